@@ -1,0 +1,214 @@
+"""Pixtier settings: one module, every deployment difference read from the environment.
+
+With no environment at all Pixtier runs "embedded": SQLite and media under ``var/``,
+thumbnails made in-process, DEBUG on and a SECRET_KEY generated once into ``var/``.
+Setting ``DATABASE_URL`` marks a real deployment: DEBUG then defaults to off and
+``SECRET_KEY`` must be given.
+"""
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("PIXTIER_VAR_DIR", str(BASE_DIR / "var")))
+
+EMBEDDED = "DATABASE_URL" not in os.environ
+DEBUG = env_bool("DEBUG", EMBEDDED)
+
+
+def _secret_key() -> str:
+    key = os.environ.get("SECRET_KEY", "")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+    # Embedded mode: generate once and keep it, so sessions and links survive restarts.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "pixtier.accounts",
+    "pixtier.images",
+    "pixtier.links",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+# A POST to a path without its slash must not be redirected (the body would be lost);
+# the JSON 404 names the right URL instead.
+APPEND_SLASH = False
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers proceed while a thumbnail claim is written; IMMEDIATE makes
+        # writers queue on the busy timeout instead of failing with "database is locked".
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # A file (not shared-cache memory) so threads in tests lock like real processes do.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves collectstatic's output
+
+# Media is private: MEDIA_ROOT is never mounted under a URL. Bytes leave only through
+# pixtier.delivery after an owner or link check.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/_private-media-not-served/"
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local",))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+REST_FRAMEWORK = {
+    # JWT first, so an unauthenticated request gets 401 with a WWW-Authenticate header.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "pixtier.common.errors.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pixtier API",
+    "DESCRIPTION": "Upload PNG and JPEG images and get thumbnail, original and expiring links "
+    "according to your account tier.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+
+LOGIN_URL = "rest_framework:login"
+LOGIN_REDIRECT_URL = "/api/v1/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # libvips narrates every operation at INFO through GLib; keep only its warnings.
+    "loggers": {"pyvips": {"level": "WARNING"}},
+}
+
+# --- Pixtier ---------------------------------------------------------------------------
+# Upload limits. Pixels and dimensions are checked from the header, before decoding.
+PIXTIER_MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1)
+PIXTIER_MAX_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
+PIXTIER_MAX_DIMENSION = env_int("MAX_IMAGE_DIMENSION", 20_000, minimum=1)
+PIXTIER_MAX_TITLE_LENGTH = 200
+# Let Django spool an allowed upload to memory rather than a temp file.
+FILE_UPLOAD_MAX_MEMORY_SIZE = PIXTIER_MAX_UPLOAD_BYTES + 1
+DATA_UPLOAD_MAX_NUMBER_FILES = 5
+
+# Expiring links: lifetime bounds in seconds, inclusive.
+PIXTIER_LINK_MIN_SECONDS = 300
+PIXTIER_LINK_MAX_SECONDS = 30_000
+
+# Thumbnails: quality, and how long a generation claim is trusted before another
+# process may take it over (a crashed generator must not block an image forever).
+PIXTIER_JPEG_QUALITY = env_int("THUMBNAIL_JPEG_QUALITY", 85, minimum=1)
+PIXTIER_THUMBNAIL_CLAIM_SECONDS = env_int("THUMBNAIL_CLAIM_SECONDS", 60, minimum=1)
+PIXTIER_THUMBNAIL_WAIT_SECONDS = env_int("THUMBNAIL_WAIT_SECONDS", 30, minimum=1)
+# "thread": background work on an in-process thread; "sync": run it before the upload
+# returns (tests); "off": only on demand.
+PIXTIER_BACKGROUND = env_choice("BACKGROUND_MODE", "thread", ("thread", "sync", "off"))
+# Seconds a tier's capabilities are cached. 0 (the default without a shared cache) reads
+# them per request, so a tier edit is seen at once by every process.
+PIXTIER_TIER_CACHE_SECONDS = env_int("TIER_CACHE_SECONDS", 0)
+PIXTIER_DEFAULT_TIER = env_str("DEFAULT_TIER", "Basic")

@@ -1,0 +1,53 @@
+"""URL map: the API under /api/v1/, django-admin under /admin/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from pixtier.accounts.api import MeApi, TierListApi
+from pixtier.common.root import ApiRootApi
+from pixtier.images.api import ImageDetailApi, ImageListApi, ImageOriginalApi, ImageThumbnailApi
+from pixtier.links.api import ExpiringLinkDetailApi, ExpiringLinkDownloadApi, ExpiringLinkListApi
+
+api = [
+    path("", ApiRootApi.as_view(), name="api-root"),
+    path("me/", MeApi.as_view(), name="me"),
+    path("tiers/", TierListApi.as_view(), name="tier-list"),
+    path("images/", ImageListApi.as_view(), name="image-list"),
+    path("images/<uuid:image_id>/", ImageDetailApi.as_view(), name="image-detail"),
+    path("images/<uuid:image_id>/original/", ImageOriginalApi.as_view(), name="image-original"),
+    path(
+        "images/<uuid:image_id>/thumbnails/<int:height>/",
+        ImageThumbnailApi.as_view(),
+        name="image-thumbnail",
+    ),
+    path(
+        "images/<uuid:image_id>/expiring-links/",
+        ExpiringLinkListApi.as_view(),
+        name="image-expiring-links",
+    ),
+    path(
+        "images/<uuid:image_id>/expiring-links/<uuid:link_id>/",
+        ExpiringLinkDetailApi.as_view(),
+        name="expiring-link-detail",
+    ),
+    path("shared/<str:token>/", ExpiringLinkDownloadApi.as_view(), name="expiring-link-download"),
+    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/", include("rest_framework.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api)),
+    path("admin/", admin.site.urls),
+    path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
+]
+
+handler400 = "pixtier.common.errors.bad_request"
+handler403 = "pixtier.common.errors.permission_denied"
+handler404 = "pixtier.common.errors.page_not_found"
+handler500 = "pixtier.common.errors.server_error"

@@ -1,0 +1,57 @@
+"""Reads about users and tiers; the one place that answers "what may this user get?"."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+
+from pixtier.accounts.models import Tier, User
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    tier_id: int
+    tier_name: str
+    heights: tuple[int, ...]
+    original_link: bool
+    expiring_links: bool
+
+
+def _cache_key(tier_id: int) -> str:
+    return f"pixtier:tier-capabilities:{tier_id}"
+
+
+def tier_capabilities_load(*, tier_id: int) -> Capabilities:
+    """One query: the tier's flags joined with its heights (a row per height)."""
+    rows = list(
+        Tier.objects.filter(pk=tier_id)
+        .order_by("sizes__height")
+        .values_list("name", "original_link", "expiring_links", "sizes__height")
+    )
+    if not rows:
+        raise Tier.DoesNotExist(f"Tier {tier_id} does not exist")
+    name, original_link, expiring_links, _ = rows[0]
+    heights = tuple(row[3] for row in rows if row[3] is not None)
+    return Capabilities(tier_id, name, heights, original_link, expiring_links)
+
+
+def tier_capabilities(*, user: User) -> Capabilities:
+    """The user's current tier, asked at serve time (cached only when configured)."""
+    timeout = settings.PIXTIER_TIER_CACHE_SECONDS
+    if timeout <= 0:
+        return tier_capabilities_load(tier_id=user.tier_id)
+    key = _cache_key(user.tier_id)
+    capabilities = cache.get(key)
+    if capabilities is None:
+        capabilities = tier_capabilities_load(tier_id=user.tier_id)
+        cache.set(key, capabilities, timeout)
+    return capabilities
+
+
+def tier_capabilities_forget(*, tier_id: int) -> None:
+    cache.delete(_cache_key(tier_id))
+
+
+def tier_list() -> QuerySet[Tier]:
+    return Tier.objects.prefetch_related("sizes").order_by("name")

@@ -1,0 +1,25 @@
+"""Keep cached tier capabilities and existing images in step with admin edits."""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from pixtier.accounts.models import ThumbnailSize, Tier
+from pixtier.accounts.selectors import tier_capabilities_forget
+
+
+@receiver([post_save, post_delete], sender=Tier)
+def _tier_changed(sender: type[Tier], instance: Tier, **kwargs: Any) -> None:
+    tier_capabilities_forget(tier_id=instance.pk)
+
+
+@receiver([post_save, post_delete], sender=ThumbnailSize)
+def _size_changed(sender: type[ThumbnailSize], instance: ThumbnailSize, **kwargs: Any) -> None:
+    tier_capabilities_forget(tier_id=instance.tier_id)
+    if kwargs.get("created"):
+        from pixtier.images.tasks import enqueue_tier_backfill
+
+        tier_id = instance.tier_id
+        transaction.on_commit(lambda: enqueue_tier_backfill(tier_id=tier_id))

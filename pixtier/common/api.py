@@ -1,0 +1,51 @@
+"""Shared API pieces: the caller, pagination, and the base of byte-serving views."""
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from pixtier.accounts.models import User
+
+
+class NewestFirstPagination(CursorPagination):
+    ordering = ("-uploaded_at", "-id")
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class NewestLinksFirstPagination(NewestFirstPagination):
+    ordering = ("-created_at", "-id")
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """For views that answer with image bytes: success is the file whatever the client
+    accepts, and errors are JSON, so ``Accept: image/*`` never yields a 406."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class BinaryApi(APIView):
+    """Base for views that answer with image bytes (errors stay JSON)."""
+
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRendererNegotiation
+
+
+BINARY_RESPONSES: dict[Any, Any] = {(200, "image/*"): OpenApiTypes.BINARY, 304: None}
+
+
+def request_user(request: Request) -> User:
+    """The authenticated caller (views guarded by IsAuthenticated)."""
+    return request.user  # type: ignore[return-value]

@@ -1,0 +1,88 @@
+"""Errors as JSON ``{"detail": ...}`` with the right status, for DRF and plain Django."""
+
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.db import OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedImage
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "too_large"
+
+
+class UnsupportedImageType(exceptions.APIException):
+    status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+    default_detail = "Only PNG and JPEG images are accepted."
+    default_code = "unsupported_image"
+
+
+class Gone(exceptions.APIException):
+    status_code = status.HTTP_410_GONE
+    default_detail = "This link has expired."
+    default_code = "gone"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A backing service is unavailable; try again shortly."
+    default_code = "unavailable"
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, UnsupportedImage):
+        return UnsupportedImageType(str(exc))
+    if isinstance(exc, ImageTooLarge):
+        return PayloadTooLarge(str(exc))
+    if isinstance(exc, CorruptImage):
+        return exceptions.ValidationError({"file": [str(exc)]})
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge("The request body is too large.")
+    if isinstance(exc, TooManyFilesSent):
+        return exceptions.ValidationError({"file": ["Send exactly one file."]})
+    if isinstance(exc, OperationalError):
+        return ServiceUnavailable("The database is unavailable; try again shortly.")
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = drf_exception_handler(_translate(exc), context)
+    if response is not None and response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response["Retry-After"] = "5"
+    return response
+
+
+def _json_error(status_code: int, detail: str) -> JsonResponse:
+    return JsonResponse({"detail": detail}, status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(400, "Bad request.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(403, "You do not have permission to perform this action.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    detail = "Not found."
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+        except Resolver404:
+            pass
+        else:
+            detail = f"Not found. Did you mean {request.path}/ (with a trailing slash)?"
+    return _json_error(404, detail)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error(500, "Internal server error.")

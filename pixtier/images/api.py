@@ -1,0 +1,200 @@
+"""HTTP API for images: list, upload, detail, delete, and the owner links to bytes."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from pixtier import delivery
+from pixtier.accounts.selectors import Capabilities, tier_capabilities
+from pixtier.common.api import (
+    BINARY_RESPONSES,
+    BinaryApi,
+    NewestFirstPagination,
+    request_user,
+)
+from pixtier.common.errors import PayloadTooLarge, ServiceUnavailable
+from pixtier.images.models import Image
+from pixtier.images.processing import thumbnail_size
+from pixtier.images.selectors import image_get, image_list, stored_original, stored_thumbnail
+from pixtier.images.services import ThumbnailNotReady, image_delete, image_upload, thumbnail_get
+
+# Multipart framing around the file; a body this much over the limit is refused unread.
+_MULTIPART_SLACK = 64 * 1024
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A PNG or JPEG image.")
+    title = serializers.CharField(
+        max_length=settings.PIXTIER_MAX_TITLE_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="Optional; defaults to the file's name without its extension.",
+    )
+
+
+class ThumbnailLinkSerializer(serializers.Serializer):
+    height = serializers.IntegerField(help_text="The tier height H.")
+    width = serializers.IntegerField(help_text="Width of the file (no upscaling).")
+    url = serializers.URLField()
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    thumbnails = serializers.SerializerMethodField()
+    original = serializers.SerializerMethodField()
+    expiring_links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "url",
+            "title",
+            "width",
+            "height",
+            "content_type",
+            "size",
+            "uploaded_at",
+            "thumbnails",
+            "original",
+            "expiring_links",
+        ]
+
+    def _link(self, name: str, **kwargs: Any) -> str:
+        return reverse(name, kwargs=kwargs, request=self.context["request"])
+
+    @property
+    def _capabilities(self) -> Capabilities:
+        return self.context["capabilities"]
+
+    def get_url(self, image: Image) -> str:
+        return self._link("image-detail", image_id=image.pk)
+
+    @extend_schema_field(ThumbnailLinkSerializer(many=True))
+    def get_thumbnails(self, image: Image) -> list[dict[str, Any]]:
+        return [
+            {
+                "height": height,
+                "width": thumbnail_size(image.width, image.height, height)[0],
+                "url": self._link("image-thumbnail", image_id=image.pk, height=height),
+            }
+            for height in self._capabilities.heights
+        ]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_original(self, image: Image) -> str | None:
+        if not self._capabilities.original_link:
+            return None
+        return self._link("image-original", image_id=image.pk)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_expiring_links(self, image: Image) -> str | None:
+        if not self._capabilities.expiring_links:
+            return None
+        return self._link("image-expiring-links", image_id=image.pk)
+
+
+def _context(request: Request) -> dict[str, Any]:
+    return {"request": request, "capabilities": tier_capabilities(user=request_user(request))}
+
+
+def _default_title(file_name: str | None) -> str:
+    stem = Path(file_name or "").stem
+    return "".join(ch for ch in stem if ch.isprintable())[: settings.PIXTIER_MAX_TITLE_LENGTH]
+
+
+class ImageListApi(GenericAPIView):
+    serializer_class = ImageUploadSerializer
+    pagination_class = NewestFirstPagination
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=ImageSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """Your images, newest first (cursor pagination, ``page_size`` up to 100)."""
+        page = self.paginate_queryset(image_list(owner=request_user(request)))
+        data = ImageSerializer(page, many=True, context=_context(request)).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=ImageUploadSerializer, responses={201: ImageSerializer})
+    def post(self, request: Request) -> Response:
+        """Upload a PNG or JPEG (multipart field ``file``, optional ``title``)."""
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.PIXTIER_MAX_UPLOAD_BYTES + _MULTIPART_SLACK:
+            raise PayloadTooLarge(
+                f"The request is {length} bytes; the upload limit is "
+                f"{settings.PIXTIER_MAX_UPLOAD_BYTES} bytes."
+            )
+        if len(request.FILES.getlist("file")) > 1:
+            raise exceptions.ValidationError({"file": ["Send exactly one file per upload."]})
+        serializer = ImageUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        file = serializer.validated_data["file"]
+        title = serializer.validated_data.get("title") or _default_title(file.name)
+        image = image_upload(owner=request_user(request), file=file, title=title)
+        data = ImageSerializer(image, context=_context(request)).data
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["url"]})
+
+
+class ImageDetailApi(APIView):
+    @extend_schema(responses=ImageSerializer)
+    def get(self, request: Request, image_id: uuid.UUID) -> Response:
+        """One of your images with the links your tier allows."""
+        image = image_get(owner=request_user(request), image_id=image_id)
+        return Response(ImageSerializer(image, context=_context(request)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, image_id: uuid.UUID) -> Response:
+        """Delete the image, its thumbnails and its expiring links."""
+        image_delete(image=image_get(owner=request_user(request), image_id=image_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageOriginalApi(BinaryApi):
+    @extend_schema(responses={**BINARY_RESPONSES, 206: OpenApiTypes.BINARY})
+    def get(self, request: Request, image_id: uuid.UUID) -> HttpResponseBase:
+        """The original file (owner only, tiers with original links; Range supported)."""
+        image = image_get(owner=request_user(request), image_id=image_id)
+        capabilities = tier_capabilities(user=request_user(request))
+        if not capabilities.original_link:
+            raise exceptions.PermissionDenied(
+                f"The {capabilities.tier_name} tier does not include the original image."
+            )
+        return delivery.serve(
+            request,
+            stored_original(image),
+            cache_control=delivery.owner_cache_control(),
+            allow_range=True,
+        )
+
+
+class ImageThumbnailApi(BinaryApi):
+    @extend_schema(responses=BINARY_RESPONSES)
+    def get(self, request: Request, image_id: uuid.UUID, height: int) -> HttpResponseBase:
+        """The thumbnail for one of your tier's heights (made on first request if needed)."""
+        image = image_get(owner=request_user(request), image_id=image_id)
+        capabilities = tier_capabilities(user=request_user(request))
+        if height not in capabilities.heights:
+            available = ", ".join(map(str, capabilities.heights)) or "none"
+            raise exceptions.PermissionDenied(
+                f"Height {height} is not in the {capabilities.tier_name} tier "
+                f"(available: {available})."
+            )
+        try:
+            thumb = thumbnail_get(image=image, height=height, tier_heights=capabilities.heights)
+        except ThumbnailNotReady as exc:
+            raise ServiceUnavailable("The thumbnail is still being made; retry shortly.") from exc
+        return delivery.serve(
+            request, stored_thumbnail(image, thumb), cache_control=delivery.owner_cache_control()
+        )

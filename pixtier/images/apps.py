@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class ImagesConfig(AppConfig):
+    name = "pixtier.images"
+    label = "images"
+
+    def ready(self) -> None:
+        from pixtier.images import processing
+
+        processing.configure()

@@ -1,0 +1,66 @@
+"""Uploaded images and the thumbnails made from them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Image(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    # Storage key of the original, through Django's storage API (never a filesystem path).
+    original_key = models.CharField(max_length=255)
+    # Dimensions as displayed, after EXIF orientation.
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    content_type = models.CharField(max_length=32)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-uploaded_at", "-id"], name="image_owner_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class Thumbnail(models.Model):
+    """A stored thumbnail for one tier height H, or a claim to make it.
+
+    The row is the lock: whoever inserts it (state PENDING) makes the file, on any
+    process or host; everybody else waits for READY. ``claimed_at`` lets a later
+    request take over a claim whose maker died.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="thumbnails")
+    height = models.PositiveIntegerField(help_text="The tier height H this thumbnail is for.")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    claimed_at = models.DateTimeField()
+    key = models.CharField(max_length=255, blank=True)
+    # Pixel size of the file (never larger than the original: no upscaling).
+    pixel_width = models.PositiveIntegerField(null=True)
+    pixel_height = models.PositiveIntegerField(null=True)
+    size = models.PositiveBigIntegerField(null=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["height"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "height"], name="unique_image_height"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id} @ {self.height} px ({self.state})"

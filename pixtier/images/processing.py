@@ -1,0 +1,236 @@
+"""The only module that touches image bytes: identify, validate and make thumbnails.
+
+Bytes in, bytes out; no Django models or storage here. Only the JPEG and PNG loaders of
+libvips ever decode client data; every other format is named from its signature and
+refused before any pixel is read.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pyvips
+
+Format = Literal["jpeg", "png"]
+
+CONTENT_TYPES: dict[Format, str] = {"jpeg": "image/jpeg", "png": "image/png"}
+EXTENSIONS: dict[Format, str] = {"jpeg": "jpg", "png": "png"}
+# libvips loader classes (VipsForeignLoad<Name>Buffer) for formats we refuse, as a user
+# would call them.
+_OTHER_FORMATS = {
+    "nsgif": "a GIF image",
+    "gif": "a GIF image",
+    "webp": "a WebP image",
+    "tiff": "a TIFF image",
+    "heif": "a HEIF/AVIF image",
+    "svg": "an SVG image",
+    "pdf": "a PDF document",
+    "jp2k": "a JPEG 2000 image",
+    "jxl": "a JPEG XL image",
+    "magick": "an image in a format we do not accept",
+    "ppm": "a PPM image",
+    "rad": "a Radiance HDR image",
+    "fits": "a FITS image",
+    "vips": "a VIPS image",
+    "matrix": "a text matrix",
+    "csv": "CSV data",
+}
+# EXIF orientations 5-8 turn the picture by 90 degrees: displayed width is stored height.
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+
+
+class ImageRejected(Exception):
+    """The bytes cannot become a Pixtier image; ``str(exc)`` is the user's message."""
+
+
+class UnsupportedImage(ImageRejected):
+    """Not a PNG or JPEG."""
+
+
+class ImageTooLarge(ImageRejected):
+    """A real PNG or JPEG, but over the pixel or dimension limit."""
+
+
+class CorruptImage(ImageRejected):
+    """Claims to be PNG or JPEG but does not decode."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: Format
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    data: bytes
+    width: int
+    height: int
+
+
+def configure() -> None:
+    """Process-wide libvips settings: no untrusted loaders, no cache of decoded images."""
+    pyvips.block_untrusted_set(True)
+    pyvips.cache_set_max(0)
+
+
+def thumbnail_size(width: int, height: int, target_height: int) -> tuple[int, int]:
+    """Size of the thumbnail for tier height H: aspect kept, never upscaled.
+
+    ``width`` and ``height`` are the displayed (EXIF-oriented) size of the original.
+    """
+    if target_height >= height:
+        return width, height
+    scaled = (width * target_height * 2 + height) // (2 * height)  # round half up
+    return max(1, scaled), target_height
+
+
+def _sniff(data: bytes) -> str | None:
+    """The libvips loader whose signature matches ``data``, e.g. "jpeg", "png", "nsgif".
+
+    libvips's own format detection, which its Python binding does not wrap.
+    """
+    pointer = pyvips.vips_lib.vips_foreign_find_load_buffer(data, len(data))
+    if pointer == pyvips.ffi.NULL:
+        pyvips.vips_lib.vips_error_clear()
+        return None
+    name: str = pyvips.ffi.string(pointer).decode()
+    return name.removeprefix("VipsForeignLoad").removesuffix("Buffer").lower()
+
+
+def _describe_unknown(data: bytes) -> str:
+    head = data[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "an HTML document"
+    if head.startswith(b"%pdf"):
+        return "a PDF document"
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "an SVG image"
+    if data.startswith(b"BM"):
+        return "a BMP image"
+    if data.startswith(b"PK\x03\x04"):
+        return "a ZIP archive"
+    try:
+        data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data that is not an image format we recognise"
+    return "text, not an image"
+
+
+def _load(data: bytes, fmt: Format, **options: object) -> pyvips.Image:
+    loader = pyvips.Image.jpegload_buffer if fmt == "jpeg" else pyvips.Image.pngload_buffer
+    return loader(data, fail_on="error", **options)
+
+
+def identify(data: bytes) -> Format:
+    """The format of ``data`` if it is one we accept, judged by its signature."""
+    if not data:
+        raise CorruptImage("The file is empty (0 bytes). Send a PNG or JPEG image.")
+    loader = _sniff(data)
+    if loader in ("jpeg", "png"):
+        return loader  # type: ignore[return-value]
+    if loader is None:
+        received = _describe_unknown(data)
+    else:
+        received = _OTHER_FORMATS.get(loader, f"an image in {loader.upper()} format")
+    raise UnsupportedImage(f"Only PNG and JPEG images are accepted; received {received}.")
+
+
+def inspect(data: bytes, *, max_pixels: int, max_dimension: int) -> ImageInfo:
+    """Validate an upload: accepted format, within limits (from the header), fully decodable.
+
+    Raises a subclass of :class:`ImageRejected` with a message for the user.
+    """
+    fmt = identify(data)
+    name = fmt.upper()
+    try:
+        header = _load(data, fmt)
+        width, height = header.width, header.height
+        orientation = header.get("orientation") if header.get_typeof("orientation") else 1
+    except pyvips.Error as exc:
+        raise CorruptImage(f"The file looks like a {name} but its header is corrupt.") from exc
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
+            f"the limit is {max_pixels / 1e6:g} megapixels."
+        )
+    if max(width, height) > max_dimension:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; no side may exceed {max_dimension} pixels."
+        )
+    try:
+        # Decode every pixel once, cheaply: JPEG at 1/8 scale (still reads all entropy
+        # data), PNG streamed top to bottom. Truncation and corruption surface here.
+        options: dict[str, object] = {"shrink": 8} if fmt == "jpeg" else {"access": "sequential"}
+        _load(data, fmt, **options).avg()
+    except pyvips.Error as exc:
+        raise CorruptImage(
+            f"The {name} file is truncated or corrupt and cannot be decoded."
+        ) from exc
+    if orientation in _TRANSPOSING_ORIENTATIONS:
+        width, height = height, width
+    return ImageInfo(format=fmt, width=width, height=height)
+
+
+def _to_8bit(image: pyvips.Image) -> pyvips.Image:
+    if image.format == "uchar":
+        return image
+    grey = image.interpretation in ("b-w", "grey16")
+    return image.colourspace("b-w" if grey else "srgb").cast("uchar")
+
+
+def _encode(image: pyvips.Image, fmt: Format, *, jpeg_quality: int) -> bytes:
+    image = _to_8bit(image)
+    if fmt == "jpeg":
+        return image.jpegsave_buffer(Q=jpeg_quality, optimize_coding=True, keep="none")
+    return image.pngsave_buffer(compression=6, keep="none")
+
+
+def make_thumbnails(
+    data: bytes, *, info: ImageInfo, heights: list[int], jpeg_quality: int = 85
+) -> dict[int, Rendered]:
+    """Decode once and make a thumbnail per tier height, keyed by that height.
+
+    The largest is made straight from the file with shrink-on-load, EXIF orientation
+    applied and colour converted to sRGB; the smaller ones are reduced from it.
+    Metadata is stripped; output format follows the input; alpha is kept.
+    """
+    sizes = {h: thumbnail_size(info.width, info.height, h) for h in heights}
+    rendered: dict[tuple[int, int], Rendered] = {}
+    base: pyvips.Image | None = None
+    for target in sorted(set(sizes.values()), key=lambda s: s[1], reverse=True):
+        width, height = target
+        if base is None:
+            base = pyvips.Image.thumbnail_buffer(
+                data,
+                width,
+                height=height,
+                size="force",
+                output_profile="srgb",
+                option_string="fail_on=error",
+            )
+            if len(set(sizes.values())) > 1:
+                base = base.copy_memory()
+            image = base
+        else:
+            image = base.thumbnail_image(width, height=height, size="force")
+        rendered[target] = Rendered(_encode(image, info.format, jpeg_quality=jpeg_quality), *target)
+    return {h: rendered[size] for h, size in sizes.items()}
+
+
+def demo_image(width: int, height: int, *, fmt: Format = "jpeg") -> bytes:
+    """A colourful test card for demo data (no client bytes involved)."""
+    x = pyvips.Image.xyz(width, height)
+    red = x[0] * (255 / max(1, width - 1))
+    green = x[1] * (255 / max(1, height - 1))
+    blue = (x[0] + x[1]) % 256
+    image = red.bandjoin([green, blue]).cast("uchar").copy(interpretation="srgb")
+    return _encode(image, fmt, jpeg_quality=85)

@@ -1,0 +1,183 @@
+"""HTTP API for expiring links: create, list, revoke, and the public download."""
+
+import uuid
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import HttpResponseBase
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from pixtier import delivery
+from pixtier.accounts.selectors import Capabilities, tier_capabilities
+from pixtier.common.api import (
+    BINARY_RESPONSES,
+    BinaryApi,
+    NewestLinksFirstPagination,
+    request_user,
+)
+from pixtier.common.errors import Gone, ServiceUnavailable
+from pixtier.images.models import Image
+from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
+from pixtier.images.services import ThumbnailNotReady, thumbnail_get
+from pixtier.links.models import ExpiringLink
+from pixtier.links.selectors import (
+    expiring_link_for_download,
+    expiring_link_get,
+    expiring_link_list,
+)
+from pixtier.links.services import (
+    LinkNotAllowed,
+    expiring_link_create,
+    expiring_link_revoke,
+    link_target_check,
+)
+from pixtier.links.signing import link_token, link_token_read
+
+
+class ExpiringLinkCreateSerializer(serializers.Serializer):
+    expires_in = serializers.IntegerField(
+        min_value=settings.PIXTIER_LINK_MIN_SECONDS,
+        max_value=settings.PIXTIER_LINK_MAX_SECONDS,
+        help_text=f"Lifetime in seconds, {settings.PIXTIER_LINK_MIN_SECONDS} to "
+        f"{settings.PIXTIER_LINK_MAX_SECONDS} inclusive.",
+    )
+    height = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="A thumbnail height of your tier; omit or null for the original.",
+    )
+
+
+class ExpiringLinkSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="Public download URL.")
+    api_url = serializers.SerializerMethodField(help_text="GET it; DELETE it to revoke.")
+
+    class Meta:
+        model = ExpiringLink
+        fields = ["id", "url", "api_url", "height", "expires_at", "expires_in", "created_at"]
+
+    def get_url(self, link: ExpiringLink) -> str:
+        token = link_token(link_id=link.pk, expires_at=int(link.expires_at.timestamp()))
+        return reverse(
+            "expiring-link-download", kwargs={"token": token}, request=self.context["request"]
+        )
+
+    def get_api_url(self, link: ExpiringLink) -> str:
+        return reverse(
+            "expiring-link-detail",
+            kwargs={"image_id": link.image_id, "link_id": link.pk},
+            request=self.context["request"],
+        )
+
+
+def _image_with_links(request: Request, image_id: uuid.UUID) -> tuple[Image, Capabilities]:
+    """The caller's image (else 404), if their tier has expiring links (else 403)."""
+    image = image_get(owner=request_user(request), image_id=image_id)
+    capabilities = tier_capabilities(user=request_user(request))
+    if not capabilities.expiring_links:
+        raise exceptions.PermissionDenied(
+            f"The {capabilities.tier_name} tier does not include expiring links."
+        )
+    return image, capabilities
+
+
+class ExpiringLinkListApi(GenericAPIView):
+    serializer_class = ExpiringLinkCreateSerializer
+    pagination_class = NewestLinksFirstPagination
+
+    @extend_schema(responses=ExpiringLinkSerializer(many=True))
+    def get(self, request: Request, image_id: uuid.UUID) -> Response:
+        """The image's links that still work, newest first."""
+        image, _ = _image_with_links(request, image_id)
+        page = self.paginate_queryset(expiring_link_list(image=image))
+        data = ExpiringLinkSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=ExpiringLinkCreateSerializer, responses={201: ExpiringLinkSerializer})
+    def post(self, request: Request, image_id: uuid.UUID) -> Response:
+        """Create a public link to the original (or a thumbnail) that expires."""
+        image, capabilities = _image_with_links(request, image_id)
+        serializer = ExpiringLinkCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            link = expiring_link_create(
+                image=image,
+                expires_in=serializer.validated_data["expires_in"],
+                height=serializer.validated_data.get("height"),
+                capabilities=capabilities,
+            )
+        except LinkNotAllowed as exc:
+            if exc.field:
+                raise exceptions.ValidationError({exc.field: [str(exc)]}) from exc
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        data = ExpiringLinkSerializer(link, context={"request": request}).data
+        return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["api_url"]})
+
+
+class ExpiringLinkDetailApi(APIView):
+    @extend_schema(responses=ExpiringLinkSerializer)
+    def get(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
+        """One working link."""
+        image, _ = _image_with_links(request, image_id)
+        link = expiring_link_get(image=image, link_id=link_id)
+        return Response(ExpiringLinkSerializer(link, context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
+        """Revoke the link: its URL stops working at once."""
+        image, _ = _image_with_links(request, image_id)
+        expiring_link_revoke(link=expiring_link_get(image=image, link_id=link_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ExpiringLinkDownloadApi(BinaryApi):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={**BINARY_RESPONSES, 206: None, 410: None}, auth=[])
+    def get(self, request: Request, token: str) -> HttpResponseBase:
+        """The image behind an expiring link; no sign-in needed until it expires."""
+        now = int(timezone.now().timestamp())  # judged once, at request start
+        claim = link_token_read(token)
+        if claim is None:
+            raise exceptions.NotFound("This link is not valid.")
+        expired_at = datetime.fromtimestamp(claim.expires_at, tz=UTC).isoformat()
+        if now >= claim.expires_at:
+            raise Gone(f"This link expired at {expired_at}.")
+        link = expiring_link_for_download(link_id=claim.link_id)
+        if link is None:
+            raise Gone("This link no longer exists.")
+        if link.revoked_at is not None:
+            raise Gone("This link was revoked by its owner.")
+        image = link.image
+        capabilities = tier_capabilities(user=image.owner)
+        try:
+            link_target_check(capabilities=capabilities, height=link.height)
+        except LinkNotAllowed as exc:
+            raise exceptions.PermissionDenied(str(exc)) from exc
+        if link.height is None:
+            stored = stored_original(image)
+        else:
+            try:
+                thumb = thumbnail_get(
+                    image=image, height=link.height, tier_heights=capabilities.heights
+                )
+            except ThumbnailNotReady as exc:
+                raise ServiceUnavailable("The image is being prepared; retry shortly.") from exc
+            stored = stored_thumbnail(image, thumb)
+        return delivery.serve(
+            request,
+            stored,
+            cache_control=delivery.link_cache_control(claim.expires_at - now),
+            expires=link.expires_at,
+            allow_range=link.height is None,
+        )
