@@ -1,7 +1,7 @@
 """URL map: the API under /api/v1/, django-admin under /admin/."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
@@ -11,7 +11,7 @@ from pixtier.common.root import ApiRootApi
 from pixtier.images.api import ImageDetailApi, ImageListApi, ImageOriginalApi, ImageThumbnailApi
 from pixtier.links.api import ExpiringLinkDetailApi, ExpiringLinkDownloadApi, ExpiringLinkListApi
 
-api = [
+api: list[URLPattern | URLResolver] = [
     path("", ApiRootApi.as_view(), name="api-root"),
     path("me/", MeApi.as_view(), name="me"),
     path("tiers/", TierListApi.as_view(), name="tier-list"),

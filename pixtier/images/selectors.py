@@ -38,7 +38,9 @@ def stored_original(image: Image) -> StoredFile:
 
 
 def stored_thumbnail(image: Image, thumb: Thumbnail) -> StoredFile:
-    assert thumb.size is not None and thumb.created_at is not None
+    # READY rows always carry these; the asserts narrow the types.
+    assert thumb.size is not None
+    assert thumb.created_at is not None
     return StoredFile(
         key=thumb.key,
         content_type=image.content_type,

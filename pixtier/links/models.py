@@ -1,6 +1,7 @@
 """Expiring share links: public capability URLs to an image's original or a thumbnail."""
 
 import uuid
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -30,7 +31,7 @@ class ExpiringLink(models.Model):
         target = f"{self.height} px" if self.height else "original"
         return f"{self.image_id} ({target}) until {self.expires_at:%Y-%m-%d %H:%M:%S}"
 
-    def status(self, now: timezone.datetime | None = None) -> str:
+    def status(self, now: datetime | None = None) -> str:
         if self.revoked_at is not None:
             return "revoked"
         return "valid" if (now or timezone.now()) < self.expires_at else "expired"
