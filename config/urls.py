@@ -1,12 +1,13 @@
 """URL map: the API under /api/v1/, django-admin under /admin/."""
 
 from django.contrib import admin
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from pixtier.accounts.api import MeApi, TierListApi
+from pixtier.common.errors import page_not_found
 from pixtier.common.root import ApiRootApi
 from pixtier.images.api import ImageDetailApi, ImageListApi, ImageOriginalApi, ImageThumbnailApi
 from pixtier.links.api import ExpiringLinkDetailApi, ExpiringLinkDownloadApi, ExpiringLinkListApi
@@ -39,6 +40,8 @@ api: list[URLPattern | URLResolver] = [
     path("auth/", include("rest_framework.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Anything else under the API is a JSON 404, even with DEBUG on.
+    re_path(r"^.*$", page_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

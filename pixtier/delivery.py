@@ -124,9 +124,9 @@ def serve(
         try:
             byte_range = parse_range(range_header, stored.size)
         except RangeNotSatisfiable:
-            response = HttpResponse(status=416, headers=headers)
-            response["Content-Range"] = f"bytes */{stored.size}"
-            return response
+            unsatisfiable = HttpResponse(status=416, headers=headers)
+            unsatisfiable["Content-Range"] = f"bytes */{stored.size}"
+            return unsatisfiable
 
     disposition = content_disposition_header(as_attachment=False, filename=stored.filename)
     stream = default_storage.open(stored.key, "rb")

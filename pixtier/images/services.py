@@ -4,7 +4,7 @@ import hashlib
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -94,7 +94,7 @@ def _delete_files(stored_keys: list[str]) -> None:
         default_storage.delete(key)
 
 
-def _claim(*, image: Image, heights: list[int], now: timezone.datetime) -> list[int]:
+def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
     """Claim the missing (or abandoned) thumbnails among ``heights``; return the won ones.
 
     The unique (image, height) row is the lock, so this is exactly-once across threads,
