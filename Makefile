@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format migrate seed maintenance clean
+.PHONY: install run test test-postgres lint format migrate seed maintenance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,16 @@ run: seed
 test: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
+# The same suite on PostgreSQL (the database CI and production use).
+test-postgres: $(STAMP)
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy .
+	$(BIN)/mypy config pixtier
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
