@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -120,10 +121,13 @@ class ImageListApi(GenericAPIView):
     pagination_class = NewestFirstPagination
     parser_classes = [MultiPartParser, FormParser]
 
+    def get_queryset(self) -> QuerySet[Image]:
+        return image_list(owner=request_user(self.request))
+
     @extend_schema(responses=ImageSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Your images, newest first (cursor pagination, ``page_size`` up to 100)."""
-        page = self.paginate_queryset(image_list(owner=request_user(request)))
+        page = self.paginate_queryset(self.get_queryset())
         data = ImageSerializer(page, many=True, context=_context(request)).data
         return self.get_paginated_response(data)
 

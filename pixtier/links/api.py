@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -94,11 +95,14 @@ class ExpiringLinkListApi(GenericAPIView):
     serializer_class = ExpiringLinkCreateSerializer
     pagination_class = NewestLinksFirstPagination
 
+    def get_queryset(self) -> QuerySet[ExpiringLink]:
+        image, _ = _image_with_links(self.request, self.kwargs["image_id"])
+        return expiring_link_list(image=image)
+
     @extend_schema(responses=ExpiringLinkSerializer(many=True))
     def get(self, request: Request, image_id: uuid.UUID) -> Response:
         """The image's links that still work, newest first."""
-        image, _ = _image_with_links(request, image_id)
-        page = self.paginate_queryset(expiring_link_list(image=image))
+        page = self.paginate_queryset(self.get_queryset())
         data = ExpiringLinkSerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
 

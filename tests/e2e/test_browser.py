@@ -1,0 +1,122 @@
+"""A person with a mouse: an admin shapes a tier, a user drives the browsable API."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixtier.accounts.models import User
+from tests.conftest import jpeg_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-browser-password"
+
+
+def _sign_in_admin(page: Any, base: str) -> None:
+    page.goto(f"{base}/admin/login/?next=/admin/")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+
+
+def _sign_in_api(page: Any, base: str, next_path: str) -> None:
+    page.goto(f"{base}/api/v1/auth/login/?next={next_path}")
+    page.fill("input[name=username]", "alice")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form button[type=submit], form input[type=submit]")
+    page.wait_for_url(f"{base}{next_path}")
+
+
+def _set_tier(page: Any, base: str, user: User, tier: str) -> None:
+    page.goto(f"{base}/admin/accounts/user/{user.pk}/change/")
+    page.select_option("select[name=tier]", label=tier)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+
+
+def _post_html_form(page: Any, field: str) -> None:
+    """Submit the browsable API's HTML form that holds ``field``."""
+    form = page.locator(f"form:has([name={field}])").last
+    form.locator("button.btn-primary").click()
+    page.wait_for_load_state()
+
+
+def _response_json(page: Any) -> Any:
+    return json.loads(page.locator(".response-info pre").inner_text().split("\n\n", 1)[1])
+
+
+def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
+    browser: Any, live_server: Any, tmp_path: Path, screenshot: Any
+) -> None:
+    base = live_server.url
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    alice = User.objects.create_user("alice", password=PASSWORD)
+    photo = tmp_path / "fjord.jpg"
+    photo.write_bytes(jpeg_bytes(1600, 1200))
+
+    admin = browser.new_context().new_page()
+    _sign_in_admin(admin, base)
+
+    # The admin creates "Pro": 150/300/600 px, original and expiring links on.
+    admin.goto(f"{base}/admin/accounts/tier/add/")
+    admin.fill("input[name=name]", "Pro")
+    admin.check("input[name=original_link]")
+    admin.check("input[name=expiring_links]")
+    for row, height in enumerate(["150", "300", "600"]):
+        if admin.locator(f"input[name=sizes-{row}-height]").count() == 0:
+            admin.click(".add-row a")
+        admin.fill(f"input[name=sizes-{row}-height]", height)
+    screenshot(admin, "admin-tier-editor")
+    admin.click("input[name=_save]")
+    admin.wait_for_selector(".messagelist .success")
+    assert "150, 300, 600" in admin.locator("#result_list").inner_text()
+
+    _set_tier(admin, base, alice, "Pro")
+
+    # Alice signs in to the browsable API and uploads through the HTML form.
+    user_context = browser.new_context()
+    page = user_context.new_page()
+    _sign_in_api(page, base, "/api/v1/")
+    screenshot(page, "api-root")
+    page.goto(f"{base}/api/v1/images/")
+    page.set_input_files("input[name=file]", str(photo))
+    page.fill("form:has([name=file]) input[name=title]", "Fjord")
+    screenshot(page, "upload-form")
+    _post_html_form(page, "file")
+    assert "201 Created" in page.locator(".response-info").inner_text()
+    image = _response_json(page)
+    assert image["title"] == "Fjord"
+    assert [t["height"] for t in image["thumbnails"]] == [150, 300, 600]
+    page.goto(image["url"])
+    screenshot(page, "image-detail")
+
+    # The links in the page are clickable and open the images (session auth).
+    thumb_href = page.locator("a[href*='/thumbnails/600/']").first.get_attribute("href")
+    response = page.goto(thumb_href)
+    assert response.status == 200
+    assert response.headers["content-type"] == "image/jpeg"
+    assert page.evaluate("document.images[0].naturalHeight") == 600
+    response = page.goto(image["original"])
+    assert response.status == 200
+    assert response.body() == photo.read_bytes()
+
+    # An expiring link made with the HTML form opens in a fresh, signed-out browser.
+    page.goto(image["expiring_links"])
+    page.fill("form:has([name=expires_in]) input[name=expires_in]", "600")
+    _post_html_form(page, "expires_in")
+    assert "201 Created" in page.locator(".response-info").inner_text()
+    link = _response_json(page)
+    stranger = browser.new_context().new_page()
+    response = stranger.goto(link["url"])
+    assert response.status == 200
+    assert response.body() == photo.read_bytes()
+
+    # The admin downgrades Alice; her open 600 px link now answers 403 in her browser.
+    _set_tier(admin, base, alice, "Basic")
+    response = page.goto(thumb_href)
+    assert response.status == 403
+    assert re.search(r"not in the Basic tier", page.content())
