@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import IO
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
 from django.http.response import StreamingHttpResponse
 from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
@@ -48,6 +48,12 @@ class RangeNotSatisfiable(Exception):
     pass
 
 
+def _position(digits: str) -> int:
+    # Past this, Python refuses to parse the digits (a 500); no file is that large anyway.
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
     """The single byte range asked for, inclusive; ``None`` means "send it all"."""
     match = _RANGE.fullmatch(header.strip())
@@ -57,14 +63,16 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0:
             raise RangeNotSatisfiable
+        if size == 0:
+            return None  # satisfiable, but no byte to name: the (empty) whole file
         return max(0, size - suffix), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    start = _position(first)
+    end = _position(last) if last else size - 1
+    if last and end < start:
+        return None  # invalid (last before first): ignore the header
     if start >= size:
         raise RangeNotSatisfiable
     return start, min(end, size - 1)
@@ -124,7 +132,8 @@ def serve(
         try:
             byte_range = parse_range(range_header, stored.size)
         except RangeNotSatisfiable:
-            unsatisfiable = HttpResponse(status=416, headers=headers)
+            detail = f"The range asked for is outside the file ({stored.size} bytes)."
+            unsatisfiable = JsonResponse({"detail": detail}, status=416, headers=headers)
             unsatisfiable["Content-Range"] = f"bytes */{stored.size}"
             return unsatisfiable
 

@@ -1,14 +1,15 @@
 """Shared fixtures: a user per tier, a stranger, API clients, and image bytes."""
 
+import importlib
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
-from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
@@ -16,11 +17,13 @@ from pixtier.accounts.models import ThumbnailSize, Tier, User
 
 @pytest.fixture(autouse=True)
 def media_root(settings: Any, tmp_path: Path) -> Path:
-    """Every test gets its own empty MEDIA_ROOT; background work is off unless asked."""
+    """Every test gets its own empty MEDIA_ROOT; background work is off unless asked;
+    passwords hash fast (the real hasher is slow by design and tests make many users)."""
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     settings.PIXTIER_BACKGROUND = "off"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return root
 
 
@@ -28,13 +31,22 @@ def stored_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def _ensure_builtin_tiers() -> None:
+    """A transactional test (threads, the live server) empties every table when it ends,
+    taking the migration-made tiers with it; put them back for whoever runs next."""
+    migration = importlib.import_module("pixtier.accounts.migrations.0002_builtin_tiers")
+    migration.create_tiers(django_apps, None)
+
+
 @pytest.fixture
 def tier(db: None) -> Callable[[str], Tier]:
+    _ensure_builtin_tiers()
     return lambda name: Tier.objects.get(name=name)
 
 
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
+    _ensure_builtin_tiers()
     counter = iter(range(1, 10_000))
 
     def make(tier_name: str = "Basic", **extra: Any) -> User:
@@ -126,7 +138,7 @@ def upload(
     name: str = "photo.jpg",
     content_type: str = "image/jpeg",
     **fields: Any,
-) -> Response:
+) -> Any:  # the test client's response (with .json())
     file = SimpleUploadedFile(name, data, content_type=content_type)
     return client.post("/api/v1/images/", {"file": file, **fields}, format="multipart")
 

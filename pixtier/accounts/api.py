@@ -40,7 +40,6 @@ class MeApi(APIView):
         responses=inline_serializer(
             "Me",
             {
-                "id": serializers.IntegerField(),
                 "username": serializers.CharField(),
                 "email": serializers.EmailField(),
                 "tier": TierSerializer(),
@@ -53,7 +52,6 @@ class MeApi(APIView):
         capabilities = tier_capabilities(user=user)  # type: ignore[arg-type]
         return Response(
             {
-                "id": user.pk,
                 "username": user.get_username(),
                 "email": getattr(user, "email", ""),
                 "tier": TierSerializer(_capabilities_data(capabilities)).data,

@@ -10,15 +10,21 @@ from pixtier.accounts.models import ThumbnailSize, Tier
 from pixtier.accounts.selectors import tier_capabilities_forget
 
 
+def _forget(tier_id: int) -> None:
+    # Now, and again after commit: a request between the two could re-cache the old tier.
+    tier_capabilities_forget(tier_id=tier_id)
+    transaction.on_commit(lambda: tier_capabilities_forget(tier_id=tier_id))
+
+
 @receiver([post_save, post_delete], sender=Tier)
 def _tier_changed(sender: type[Tier], instance: Tier, **kwargs: Any) -> None:
-    tier_capabilities_forget(tier_id=instance.pk)
+    _forget(instance.pk)
 
 
 @receiver([post_save, post_delete], sender=ThumbnailSize)
 def _size_changed(sender: type[ThumbnailSize], instance: ThumbnailSize, **kwargs: Any) -> None:
-    tier_capabilities_forget(tier_id=instance.tier_id)
-    if kwargs.get("created"):
+    _forget(instance.tier_id)
+    if kwargs.get("created") and not kwargs.get("raw"):
         from pixtier.images.tasks import enqueue_tier_backfill
 
         tier_id = instance.tier_id

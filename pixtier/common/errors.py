@@ -6,11 +6,15 @@ from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedImage
+
+# The body of every error answer, for the schema's error responses.
+ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -166,7 +166,7 @@ class ImageDetailApi(APIView):
 
 
 class ImageOriginalApi(BinaryApi):
-    @extend_schema(responses={**BINARY_RESPONSES, 206: OpenApiTypes.BINARY})
+    @extend_schema(responses={**BINARY_RESPONSES, (206, "image/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, image_id: uuid.UUID) -> HttpResponseBase:
         """The original file (owner only, tiers with original links; Range supported)."""
         image = image_get(owner=request_user(request), image_id=image_id)

@@ -6,6 +6,6 @@ class ImagesConfig(AppConfig):
     label = "images"
 
     def ready(self) -> None:
-        from pixtier.images import processing
+        from pixtier.images import processing, signals  # noqa: F401
 
         processing.configure()

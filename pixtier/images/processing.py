@@ -14,8 +14,11 @@ Format = Literal["jpeg", "png"]
 
 CONTENT_TYPES: dict[Format, str] = {"jpeg": "image/jpeg", "png": "image/png"}
 EXTENSIONS: dict[Format, str] = {"jpeg": "jpg", "png": "png"}
-# libvips loader classes (VipsForeignLoad<Name>Buffer) for formats we refuse, as a user
-# would call them.
+# libvips loaders (VipsForeignLoad<Name>Buffer) whose files are PNG or JPEG to any other
+# reader. Ultra HDR is a JPEG with a gain map appended, as recent phones write it; we keep
+# the file and show its standard (SDR) image.
+_ACCEPTED_LOADERS: dict[str, Format] = {"jpeg": "jpeg", "uhdr": "jpeg", "png": "png"}
+# libvips loaders for formats we refuse, as a user would call them.
 _OTHER_FORMATS = {
     "nsgif": "a GIF image",
     "gif": "a GIF image",
@@ -125,9 +128,9 @@ def _describe_unknown(data: bytes) -> str:
     return "text, not an image"
 
 
-def _load(data: bytes, fmt: Format, **options: object) -> pyvips.Image:
+def _load(data: bytes, fmt: Format, *, fail_on: str = "error", **options: object) -> pyvips.Image:
     loader = pyvips.Image.jpegload_buffer if fmt == "jpeg" else pyvips.Image.pngload_buffer
-    return loader(data, fail_on="error", **options)
+    return loader(data, fail_on=fail_on, **options)
 
 
 def identify(data: bytes) -> Format:
@@ -135,8 +138,8 @@ def identify(data: bytes) -> Format:
     if not data:
         raise CorruptImage("The file is empty (0 bytes). Send a PNG or JPEG image.")
     loader = _sniff(data)
-    if loader in ("jpeg", "png"):
-        return loader  # type: ignore[return-value]
+    if loader in _ACCEPTED_LOADERS:
+        return _ACCEPTED_LOADERS[loader]
     if loader is None:
         received = _describe_unknown(data)
     else:
@@ -167,10 +170,12 @@ def inspect(data: bytes, *, max_pixels: int, max_dimension: int) -> ImageInfo:
             f"The image is {width}x{height} pixels; no side may exceed {max_dimension} pixels."
         )
     try:
-        # Decode every pixel once, cheaply: JPEG at 1/8 scale (still reads all entropy
-        # data), PNG streamed top to bottom. Truncation and corruption surface here.
-        options: dict[str, object] = {"shrink": 8} if fmt == "jpeg" else {"access": "sequential"}
-        _load(data, fmt, **options).avg()
+        # Decode every pixel once, streamed top to bottom: truncation and corruption surface
+        # here. JPEG is decoded at full scale and a warning refuses it: libjpeg reports a
+        # damaged entropy-coded segment ("Corrupt JPEG data") only as a warning, paints the
+        # gap grey, and does not report it at all when shrinking on load.
+        fail_on = "warning" if fmt == "jpeg" else "error"
+        _load(data, fmt, fail_on=fail_on, access="sequential").avg()
     except pyvips.Error as exc:
         raise CorruptImage(
             f"The {name} file is truncated or corrupt and cannot be decoded."

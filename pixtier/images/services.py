@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
+from django.http import Http404
 from django.utils import timezone
 
 from pixtier.accounts.models import ThumbnailSize, User
@@ -82,16 +83,9 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
 
 
 def image_delete(*, image: Image) -> None:
-    """Delete the image with its thumbnails and links; files go once the rows are gone."""
-    stored = [image.original_key, *image.thumbnails.exclude(key="").values_list("key", flat=True)]
-    with transaction.atomic():
-        image.delete()
-        transaction.on_commit(lambda: _delete_files(stored))
-
-
-def _delete_files(stored_keys: list[str]) -> None:
-    for key in stored_keys:
-        default_storage.delete(key)
+    """Delete the image with its thumbnails and links; files go once the rows are gone
+    (see ``pixtier.images.signals``)."""
+    image.delete()
 
 
 def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
@@ -189,6 +183,8 @@ def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -
             return thumb
         if height in thumbnails_generate(image=image, heights=wanted):
             continue
+        if not Image.objects.filter(pk=image.pk).exists():
+            raise Http404("The image was deleted.")
         if time.monotonic() >= deadline:
             raise ThumbnailNotReady(f"Thumbnail {height} of {image.pk} is still being made")
         time.sleep(delay)
@@ -218,17 +214,14 @@ def thumbnails_prune() -> int:
     in_tier = ThumbnailSize.objects.filter(
         tier_id=OuterRef("image__owner__tier_id"), height=OuterRef("height")
     )
-    abandoned_before = timezone.now() - timedelta(
-        seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS
-    )
+    abandoned_before = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS)
     doomed = Thumbnail.objects.filter(
         ~Exists(in_tier) | Q(state=State.PENDING, claimed_at__lt=abandoned_before)
     )
     pruned = 0
     for thumb in doomed.iterator(chunk_size=500):
-        # Row first: once it is gone nobody is handed the file, then the file goes.
+        # Only if untouched since read: a claim renewed meanwhile is someone's live work.
+        # The file follows the row (pixtier.images.signals).
         deleted, _ = Thumbnail.objects.filter(pk=thumb.pk, claimed_at=thumb.claimed_at).delete()
-        if deleted and thumb.key:
-            default_storage.delete(thumb.key)
         pruned += deleted
     return pruned

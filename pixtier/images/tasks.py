@@ -20,9 +20,15 @@ def _guarded(job: Callable[..., Any], kwargs: dict[str, Any]) -> None:
     except Exception:
         # On-demand generation covers for a failed background job; log and move on.
         logger.exception("background job %s(%s) failed", job.__name__, kwargs)
+
+
+def _on_worker_thread(job: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    try:
+        _guarded(job, kwargs)
     finally:
-        if settings.PIXTIER_BACKGROUND == "thread":
-            connection.close()
+        # The worker's connection is its own: close it whatever the mode setting says by
+        # now (it may have changed since the job was queued), or it stays open for good.
+        connection.close()
 
 
 def _dispatch(job: Callable[..., Any], **kwargs: Any) -> None:
@@ -35,7 +41,7 @@ def _dispatch(job: Callable[..., Any], **kwargs: Any) -> None:
         return
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pixtier-bg")
-    _executor.submit(_guarded, job, kwargs)
+    _executor.submit(_on_worker_thread, job, kwargs)
 
 
 def enqueue_thumbnails(*, image_id: uuid.UUID) -> None:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
@@ -24,7 +25,7 @@ from pixtier.common.api import (
     NewestLinksFirstPagination,
     request_user,
 )
-from pixtier.common.errors import Gone, ServiceUnavailable
+from pixtier.common.errors import ERROR_SCHEMA, Gone, ServiceUnavailable
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
 from pixtier.images.services import ThumbnailNotReady, thumbnail_get
@@ -99,14 +100,19 @@ class ExpiringLinkListApi(GenericAPIView):
         image, _ = _image_with_links(self.request, self.kwargs["image_id"])
         return expiring_link_list(image=image)
 
-    @extend_schema(responses=ExpiringLinkSerializer(many=True))
+    @extend_schema(
+        responses={200: ExpiringLinkSerializer(many=True), 403: ERROR_SCHEMA, 404: ERROR_SCHEMA}
+    )
     def get(self, request: Request, image_id: uuid.UUID) -> Response:
         """The image's links that still work, newest first."""
         page = self.paginate_queryset(self.get_queryset())
         data = ExpiringLinkSerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
 
-    @extend_schema(request=ExpiringLinkCreateSerializer, responses={201: ExpiringLinkSerializer})
+    @extend_schema(
+        request=ExpiringLinkCreateSerializer,
+        responses={201: ExpiringLinkSerializer, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA},
+    )
     def post(self, request: Request, image_id: uuid.UUID) -> Response:
         """Create a public link to the original (or a thumbnail) that expires."""
         image, capabilities = _image_with_links(request, image_id)
@@ -128,14 +134,14 @@ class ExpiringLinkListApi(GenericAPIView):
 
 
 class ExpiringLinkDetailApi(APIView):
-    @extend_schema(responses=ExpiringLinkSerializer)
+    @extend_schema(responses={200: ExpiringLinkSerializer, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA})
     def get(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
         """One working link."""
         image, _ = _image_with_links(request, image_id)
         link = expiring_link_get(image=image, link_id=link_id)
         return Response(ExpiringLinkSerializer(link, context={"request": request}).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA})
     def delete(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
         """Revoke the link: its URL stops working at once."""
         image, _ = _image_with_links(request, image_id)
@@ -147,7 +153,15 @@ class ExpiringLinkDownloadApi(BinaryApi):
     authentication_classes = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={**BINARY_RESPONSES, 206: None, 410: None}, auth=[])
+    @extend_schema(
+        responses={
+            **BINARY_RESPONSES,
+            (206, "image/*"): OpenApiTypes.BINARY,
+            404: ERROR_SCHEMA,
+            410: ERROR_SCHEMA,
+        },
+        auth=[],
+    )
     def get(self, request: Request, token: str) -> HttpResponseBase:
         """The image behind an expiring link; no sign-in needed until it expires."""
         now = int(timezone.now().timestamp())  # judged once, at request start
@@ -167,7 +181,10 @@ class ExpiringLinkDownloadApi(BinaryApi):
         try:
             link_target_check(capabilities=capabilities, height=link.height)
         except LinkNotAllowed as exc:
-            raise exceptions.PermissionDenied(str(exc)) from exc
+            # The holder is not the owner: say no more than that the link is off.
+            raise exceptions.PermissionDenied(
+                "The owner's plan no longer allows this link."
+            ) from exc
         if link.height is None:
             stored = stored_original(image)
         else:

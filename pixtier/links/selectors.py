@@ -24,8 +24,4 @@ def expiring_link_get(*, image: Image, link_id: uuid.UUID) -> ExpiringLink:
 
 def expiring_link_for_download(*, link_id: uuid.UUID) -> ExpiringLink | None:
     """The link with its image and owner, in one query."""
-    return (
-        ExpiringLink.objects.select_related("image", "image__owner")
-        .filter(pk=link_id)
-        .first()
-    )
+    return ExpiringLink.objects.select_related("image", "image__owner").filter(pk=link_id).first()

@@ -10,7 +10,10 @@ import pytest
 from pixtier.accounts.models import User
 from tests.conftest import jpeg_bytes
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 PASSWORD = "a-long-browser-password"
 

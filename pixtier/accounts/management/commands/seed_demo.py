@@ -29,11 +29,14 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         password = options["password"]
         rows = [(name, tier, False) for name, tier in DEMO_USERS] + [("admin", "Basic", True)]
+        if not password:
+            self.stdout.write("Demo users (new passwords are shown this once only):")
         for username, tier_name, is_admin in rows:
             tier = Tier.objects.filter(name=tier_name).first()
             if tier is None:
                 raise CommandError(f"Tier {tier_name!r} is missing; run migrate first.")
             self._seed(username, tier, is_admin, password)
+        self.stdout.write("Sign in at /api/v1/ (the API) and, as admin, at /admin/.")
 
     @transaction.atomic
     def _seed(self, username: str, tier: Tier, is_admin: bool, password: str | None) -> None:

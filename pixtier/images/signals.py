@@ -1,0 +1,26 @@
+"""Files follow their rows: whatever deletes an Image or Thumbnail row (the API, the
+admin, a user's deletion cascading, pruning) removes its file once the deletion commits."""
+
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from pixtier.images.models import Image, Thumbnail
+
+
+def _delete_after_commit(key: str) -> None:
+    if key:
+        transaction.on_commit(lambda: default_storage.delete(key))
+
+
+@receiver(post_delete, sender=Image)
+def _image_deleted(sender: type[Image], instance: Image, **kwargs: Any) -> None:
+    _delete_after_commit(instance.original_key)
+
+
+@receiver(post_delete, sender=Thumbnail)
+def _thumbnail_deleted(sender: type[Thumbnail], instance: Thumbnail, **kwargs: Any) -> None:
+    _delete_after_commit(instance.key)

@@ -1,0 +1,93 @@
+"""Django admin for expiring links: see them read-only and revoke them."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from pixtier.links.models import ExpiringLink
+from pixtier.links.services import expiring_link_revoke
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("valid", "valid"), ("expired", "expired"), ("revoked", "revoked")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ExpiringLink]
+    ) -> QuerySet[ExpiringLink]:
+        now = timezone.now()
+        match self.value():
+            case "valid":
+                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+            case "expired":
+                return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+            case "revoked":
+                return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ExpiringLink)
+class ExpiringLinkAdmin(admin.ModelAdmin):
+    list_display = ("id", "image_link", "owner", "target", "created_at", "expires_at", "status")
+    list_select_related = ("image__owner",)
+    list_filter = (StatusFilter, "expires_at")
+    search_fields = ("image__title", "image__owner__username")
+    date_hierarchy = "created_at"
+    fields = (
+        "id",
+        "image_link",
+        "owner",
+        "target",
+        "expires_in",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "status",
+    )
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    # Links are made by their owners through the API; admins only look and revoke.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.action(description="Revoke selected links", permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ExpiringLink]) -> None:
+        revoked = 0
+        for link in queryset.filter(revoked_at__isnull=True):
+            expiring_link_revoke(link=link)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} link(s).", messages.SUCCESS)
+
+    @admin.display(description="image", ordering="image__title")
+    def image_link(self, link: ExpiringLink) -> str:
+        url = reverse(f"{self.admin_site.name}:images_image_change", args=[link.image_id])
+        return format_html('<a href="{}">{}</a>', url, link.image)
+
+    @admin.display(description="owner", ordering="image__owner__username")
+    def owner(self, link: ExpiringLink) -> str:
+        return link.image.owner.username
+
+    @admin.display(description="serves")
+    def target(self, link: ExpiringLink) -> str:
+        return "original" if link.height is None else f"{link.height} px thumbnail"
+
+    @admin.display(description="status")
+    def status(self, link: ExpiringLink) -> str:
+        return link.status()

@@ -1,0 +1,330 @@
+"""Thumbnails: made once (even under concurrent requests), stored, reused, and made in the
+background right after an upload."""
+
+import io
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import close_old_connections, connection
+from django.utils import timezone
+from PIL import Image as PILImage
+from rest_framework.test import APIClient
+
+from pixtier.accounts.models import User
+from pixtier.images import processing, tasks
+from pixtier.images.models import Image, Thumbnail
+from tests.conftest import jpeg_bytes, png_bytes, stored_files
+
+
+@pytest.fixture
+def generations(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
+    """How many times each height went through the image pipeline (calls through)."""
+    made: Counter[int] = Counter()
+    lock = threading.Lock()
+    real = processing.make_thumbnails
+
+    def counting(data: bytes, **kwargs: Any) -> dict[int, processing.Rendered]:
+        with lock:
+            made.update(kwargs["heights"])
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(processing, "make_thumbnails", counting)
+    return made
+
+
+def thumbnail_files(root: Path, height: int) -> list[str]:
+    """Stored thumbnail files of one height (the storage may suffix a taken name)."""
+    return [
+        name
+        for name in stored_files(root)
+        if name.startswith("thumbnails/") and Path(name).stem.split("_")[0] == str(height)
+    ]
+
+
+def thumbnail_url(image: dict[str, Any], height: int) -> str:
+    return next(t["url"] for t in image["thumbnails"] if t["height"] == height)
+
+
+def fetch_concurrently(user: User, urls: list[str]) -> list[tuple[int, bytes]]:
+    """GET every URL at the same moment, each from its own thread and client."""
+    barrier = threading.Barrier(len(urls))
+    results: list[tuple[int, bytes] | BaseException | None] = [None] * len(urls)
+
+    def fetch(index: int) -> None:
+        client = APIClient()
+        client.force_authenticate(user)
+        try:
+            barrier.wait(timeout=10)
+            response = client.get(urls[index])
+            results[index] = (response.status_code, response.getvalue())
+        except BaseException as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(urls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    assert all(result is not None for result in results), "a request did not finish"
+    return results  # type: ignore[return-value]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    image = uploaded(enterprise_user, jpeg_bytes(1600, 1200))
+    assert not Thumbnail.objects.exists()  # background work is off: nothing made yet
+
+    results = fetch_concurrently(enterprise_user, [thumbnail_url(image, 200)] * 8)
+
+    assert [status for status, _ in results] == [200] * 8
+    bodies = {body for _, body in results}
+    assert len(bodies) == 1
+    assert PILImage.open(io.BytesIO(bodies.pop())).size == (267, 200)
+    # The winner also made the tier's other height from the same decode.
+    assert generations == Counter({200: 1, 400: 1})
+    assert len(thumbnail_files(media_root, 200)) == 1
+    assert len(thumbnail_files(media_root, 400)) == 1
+    assert Thumbnail.objects.filter(state=Thumbnail.State.READY).count() == 2
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_concurrent_requests_for_different_heights_make_each_once(
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    image = uploaded(enterprise_user, png_bytes(900, 600))
+    urls = [thumbnail_url(image, 200), thumbnail_url(image, 400)] * 4
+
+    results = fetch_concurrently(enterprise_user, urls)
+
+    assert [status for status, _ in results] == [200] * 8
+    assert len({body for url, (_, body) in zip(urls, results, strict=True) if "/200/" in url}) == 1
+    assert len({body for url, (_, body) in zip(urls, results, strict=True) if "/400/" in url}) == 1
+    assert generations == Counter({200: 1, 400: 1})
+    assert len(thumbnail_files(media_root, 200)) == 1
+    assert len(thumbnail_files(media_root, 400)) == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_waiting_request_makes_the_thumbnail_when_the_maker_gives_up(
+    settings: Any,
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    generations: Counter[int],
+) -> None:
+    """A maker that fails releases its claim; whoever waits takes over at once."""
+    image = uploaded(basic_user)
+    claim = Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+
+    def give_up() -> None:
+        time.sleep(0.3)
+        close_old_connections()
+        try:
+            Thumbnail.objects.filter(pk=claim.pk).delete()
+        finally:
+            connection.close()
+
+    maker = threading.Thread(target=give_up)
+    maker.start()
+    response = client_for(basic_user).get(thumbnail_url(image, 200))
+    maker.join()
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert generations[200] == 1
+
+
+def test_a_thumbnail_is_generated_once_stored_and_reused(
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    image = uploaded(basic_user)
+    client = client_for(basic_user)
+
+    first = client.get(thumbnail_url(image, 200))
+    assert first.status_code == 200
+    [stored] = thumbnail_files(media_root, 200)
+    before = (media_root / stored).stat()
+
+    second = client.get(thumbnail_url(image, 200))
+
+    assert second.status_code == 200
+    assert second.getvalue() == first.getvalue()
+    assert generations[200] == 1
+    assert thumbnail_files(media_root, 200) == [stored]
+    after = (media_root / stored).stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+
+
+def test_the_thumbnail_has_the_size_the_representation_promises(
+    premium_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+) -> None:
+    image = uploaded(premium_user, png_bytes(300, 150), name="wide.png", content_type="image/png")
+    client = client_for(premium_user)
+
+    for entry in image["thumbnails"]:
+        response = client.get(entry["url"])
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/png"
+        served = PILImage.open(io.BytesIO(response.getvalue()))
+        assert served.format == "PNG"
+        # 400 is taller than the original: no upscaling, the original's size.
+        expected_height = min(entry["height"], 150)
+        assert served.size == (entry["width"], expected_height)
+
+
+def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
+    settings: Any,
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    image = uploaded(basic_user)
+    abandoned_at = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
+    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=abandoned_at)
+
+    response = client_for(basic_user).get(thumbnail_url(image, 200))
+
+    assert response.status_code == 200
+    assert PILImage.open(io.BytesIO(response.getvalue())).height == 200
+    assert generations[200] == 1
+    thumb = Thumbnail.objects.get(image_id=image["id"], height=200)
+    assert thumb.state == Thumbnail.State.READY
+    assert len(thumbnail_files(media_root, 200)) == 1
+
+
+def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
+    settings: Any,
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 1
+    image = uploaded(basic_user)
+    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+
+    started = time.monotonic()
+    response = client_for(basic_user).get(thumbnail_url(image, 200))
+    waited = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert "retry" in response.json()["detail"].lower()
+    assert int(response["Retry-After"]) > 0
+    assert 1 <= waited < 5
+    assert generations[200] == 0
+    assert thumbnail_files(media_root, 200) == []
+
+
+def test_thumbnails_of_every_tier_height_exist_right_after_upload(
+    settings: Any,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    django_capture_on_commit_callbacks: Any,
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "sync"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        image = uploaded(enterprise_user, jpeg_bytes(1200, 900))
+
+    thumbs = Thumbnail.objects.filter(image_id=image["id"])
+    assert {(t.height, t.state) for t in thumbs} == {
+        (200, Thumbnail.State.READY),
+        (400, Thumbnail.State.READY),
+    }
+    for thumb in thumbs:
+        assert (media_root / thumb.key).is_file()
+    assert generations == Counter({200: 1, 400: 1})
+
+    # Requests then only read what the background made.
+    client = client_for(enterprise_user)
+    for entry in image["thumbnails"]:
+        assert client.get(entry["url"]).status_code == 200
+    assert generations == Counter({200: 1, 400: 1})
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_background_thread_makes_the_thumbnails_soon_after_upload(
+    settings: Any,
+    premium_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "thread"
+
+    image = uploaded(premium_user)  # committed at once: the job is queued on commit
+
+    deadline = time.monotonic() + 20
+    ready = Thumbnail.objects.filter(image_id=image["id"], state=Thumbnail.State.READY)
+    while ready.count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Let the worker finish (and close its connection) before the test's teardown.
+    assert tasks._executor is not None
+    tasks._executor.submit(lambda: None).result(timeout=10)
+    assert sorted(ready.values_list("height", flat=True)) == [200, 400]
+    assert generations == Counter({200: 1, 400: 1})
+    assert len(thumbnail_files(media_root, 200)) == len(thumbnail_files(media_root, 400)) == 1
+
+
+def test_without_background_work_nothing_is_made_until_asked(
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+    generations: Counter[int],
+    media_root: Path,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        image = uploaded(enterprise_user)
+
+    assert Image.objects.filter(pk=image["id"]).exists()
+    assert not Thumbnail.objects.exists()
+    assert not generations
+    assert [name for name in stored_files(media_root) if name.startswith("thumbnails/")] == []
+
+
+def test_a_height_outside_the_tier_is_refused_and_not_made(
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], APIClient],
+    generations: Counter[int],
+) -> None:
+    image = uploaded(basic_user)
+
+    response = client_for(basic_user).get(image["thumbnails"][0]["url"].replace("/200/", "/400/"))
+
+    assert response.status_code == 403
+    assert "400" in response.json()["detail"]
+    assert not generations
+    assert not Thumbnail.objects.filter(height=400).exists()
