@@ -32,7 +32,7 @@ test: $(STAMP)
 # The same suite on PostgreSQL (the database CI and production use).
 test-postgres: $(STAMP)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
-	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-0000} \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -36,6 +36,10 @@ def _capabilities_data(capabilities: Capabilities) -> dict[str, object]:
 
 
 class MeApi(APIView):
+    """Your account, your tier and what it allows."""
+
+    name = "Me"
+
     @extend_schema(
         responses=inline_serializer(
             "Me",
@@ -60,6 +64,10 @@ class MeApi(APIView):
 
 
 class TierListApi(APIView):
+    """The account tiers: thumbnail heights, original links, expiring links."""
+
+    name = "Tiers"
+
     @extend_schema(responses=TierSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Every tier with its thumbnail heights and flags."""

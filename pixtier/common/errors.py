@@ -1,5 +1,6 @@
 """Errors as JSON ``{"detail": ...}`` with the right status, for DRF and plain Django."""
 
+import logging
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
@@ -16,6 +17,8 @@ from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedIm
 # The body of every error answer, for the schema's error responses.
 ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})
 
+
+logger = logging.getLogger(__name__)
 
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -53,7 +56,11 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, TooManyFilesSent):
         return exceptions.ValidationError({"file": ["Send exactly one file."]})
     if isinstance(exc, OperationalError):
+        logger.exception("database unavailable")
         return ServiceUnavailable("The database is unavailable; try again shortly.")
+    if isinstance(exc, OSError):
+        logger.exception("storage unavailable")
+        return ServiceUnavailable("File storage is unavailable; try again shortly.")
     return exc
 
 

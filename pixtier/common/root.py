@@ -18,6 +18,11 @@ _ENDPOINTS = {
 
 
 class ApiRootApi(APIView):
+    """Pixtier: upload PNG and JPEG images and get thumbnail, original and expiring links
+    according to your account tier. Start with "images"."""
+
+    name = "Pixtier API"
+
     @extend_schema(responses={200: dict[str, str]})
     def get(self, request: Request) -> Response:
         """Links to every endpoint of the API."""

@@ -117,6 +117,9 @@ def _default_title(file_name: str | None) -> str:
 
 
 class ImageListApi(GenericAPIView):
+    """Your images, newest first. POST a PNG or JPEG (`file`, optional `title`) to upload."""
+
+    name = "Images"
     serializer_class = ImageUploadSerializer
     pagination_class = NewestFirstPagination
     parser_classes = [MultiPartParser, FormParser]
@@ -152,6 +155,10 @@ class ImageListApi(GenericAPIView):
 
 
 class ImageDetailApi(APIView):
+    """One of your images with the links your tier allows. DELETE removes it for good."""
+
+    name = "Image"
+
     @extend_schema(responses=ImageSerializer)
     def get(self, request: Request, image_id: uuid.UUID) -> Response:
         """One of your images with the links your tier allows."""
@@ -166,6 +173,10 @@ class ImageDetailApi(APIView):
 
 
 class ImageOriginalApi(BinaryApi):
+    """The original file, for its owner on tiers with original links."""
+
+    name = "Original"
+
     @extend_schema(responses={**BINARY_RESPONSES, (206, "image/*"): OpenApiTypes.BINARY})
     def get(self, request: Request, image_id: uuid.UUID) -> HttpResponseBase:
         """The original file (owner only, tiers with original links; Range supported)."""
@@ -184,6 +195,10 @@ class ImageOriginalApi(BinaryApi):
 
 
 class ImageThumbnailApi(BinaryApi):
+    """A thumbnail, for its owner, at one of the tier's heights."""
+
+    name = "Thumbnail"
+
     @extend_schema(responses=BINARY_RESPONSES)
     def get(self, request: Request, image_id: uuid.UUID, height: int) -> HttpResponseBase:
         """The thumbnail for one of your tier's heights (made on first request if needed)."""

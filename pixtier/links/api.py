@@ -93,6 +93,10 @@ def _image_with_links(request: Request, image_id: uuid.UUID) -> tuple[Image, Cap
 
 
 class ExpiringLinkListApi(GenericAPIView):
+    """Public links to this image that stop working after `expires_in` seconds
+    (300 to 30000). Give a `height` to share a thumbnail instead of the original."""
+
+    name = "Expiring links"
     serializer_class = ExpiringLinkCreateSerializer
     pagination_class = NewestLinksFirstPagination
 
@@ -134,6 +138,10 @@ class ExpiringLinkListApi(GenericAPIView):
 
 
 class ExpiringLinkDetailApi(APIView):
+    """One working link. DELETE revokes it: its URL stops working at once."""
+
+    name = "Expiring link"
+
     @extend_schema(responses={200: ExpiringLinkSerializer, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA})
     def get(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
         """One working link."""
@@ -150,6 +158,9 @@ class ExpiringLinkDetailApi(APIView):
 
 
 class ExpiringLinkDownloadApi(BinaryApi):
+    """The image behind an expiring link; no sign-in needed until it expires."""
+
+    name = "Shared image"
     authentication_classes = []
     permission_classes = [AllowAny]
 
