@@ -20,6 +20,7 @@ ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})
 
 logger = logging.getLogger(__name__)
 
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The upload is too large."
