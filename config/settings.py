@@ -10,11 +10,12 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_str
+from config.env import env_bool, env_choice, env_int, env_list, env_required, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PIXTIER_VAR_DIR", str(BASE_DIR / "var")))
@@ -134,15 +135,76 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves collectstati
 # pixtier.delivery after an owner or link check.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/_private-media-not-served/"
-STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local",))
-STORAGES = {
+STORAGE_BACKEND = env_choice("STORAGE_BACKEND", "local", ("local", "s3"))
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 if DEBUG:
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# How bytes leave once Django has authorised them: "django" streams them; "x-accel"
+# hands a local file to nginx (X-Accel-Redirect to an internal location); "redirect"
+# answers 302 to a presigned object-store URL that lives PRESIGN_SECONDS (at most 60,
+# and never past an expiring link's end).
+PIXTIER_DELIVERY = env_choice("DELIVERY_MODE", "django", ("django", "x-accel", "redirect"))
+PIXTIER_X_ACCEL_PREFIX = env_str("X_ACCEL_PREFIX", "/_protected/")
+PIXTIER_PRESIGN_SECONDS = env_int("PRESIGN_SECONDS", 60, minimum=1)
+if PIXTIER_PRESIGN_SECONDS > 60:
+    raise ImproperlyConfigured(f"PRESIGN_SECONDS must be at most 60, got {PIXTIER_PRESIGN_SECONDS}")
+if PIXTIER_DELIVERY == "x-accel" and STORAGE_BACKEND != "local":
+    raise ImproperlyConfigured("DELIVERY_MODE=x-accel needs STORAGE_BACKEND=local")
+if PIXTIER_DELIVERY == "redirect" and STORAGE_BACKEND != "s3":
+    raise ImproperlyConfigured("DELIVERY_MODE=redirect needs STORAGE_BACKEND=s3")
+
+if STORAGE_BACKEND == "s3":
+    _because = "when STORAGE_BACKEND=s3"
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_required("S3_BUCKET", because=_because),
+            "access_key": env_required("S3_ACCESS_KEY_ID", because=_because),
+            "secret_key": env_required("S3_SECRET_ACCESS_KEY", because=_because),
+            "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("S3_REGION", "us-east-1"),
+            "addressing_style": env_choice("S3_ADDRESSING_STYLE", "path", ("path", "virtual")),
+            "signature_version": "s3v4",
+            # Private objects; URLs are presigned and short-lived.
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": PIXTIER_PRESIGN_SECONDS,
+            # Keys are unique (UUIDs) and rows say what is ready: no HEAD before each write.
+            "file_overwrite": True,
+        },
+    }
+
+# Redis, when given, is the cache (tier capabilities, shared by every process), the
+# Celery broker and result backend. Without it: local memory and in-process work.
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-links": {
+        "task": "pixtier.links.tasks.purge_expired_links",
+        "schedule": env_int("PURGE_LINKS_EVERY_SECONDS", 600, minimum=1),
+    },
+    "prune-thumbnails": {
+        "task": "pixtier.images.tasks.prune_thumbnails",
+        "schedule": env_int("PRUNE_THUMBNAILS_EVERY_SECONDS", 3600, minimum=1),
+    },
+}
 
 REST_FRAMEWORK = {
     # JWT first, so an unauthenticated request gets 401 with a WWW-Authenticate header.
@@ -206,10 +268,14 @@ PIXTIER_LINK_MAX_SECONDS = 30_000
 PIXTIER_JPEG_QUALITY = env_int("THUMBNAIL_JPEG_QUALITY", 85, minimum=1)
 PIXTIER_THUMBNAIL_CLAIM_SECONDS = env_int("THUMBNAIL_CLAIM_SECONDS", 60, minimum=1)
 PIXTIER_THUMBNAIL_WAIT_SECONDS = env_int("THUMBNAIL_WAIT_SECONDS", 30, minimum=1)
-# "thread": background work on an in-process thread; "sync": run it before the upload
-# returns (tests); "off": only on demand.
-PIXTIER_BACKGROUND = env_choice("BACKGROUND_MODE", "thread", ("thread", "sync", "off"))
-# Seconds a tier's capabilities are cached. 0 (the default without a shared cache) reads
-# them per request, so a tier edit is seen at once by every process.
-PIXTIER_TIER_CACHE_SECONDS = env_int("TIER_CACHE_SECONDS", 0)
+# "celery": queued for the workers (the default with REDIS_URL); "thread": an in-process
+# thread (the default without); "sync": before the request returns (tests); "off": only
+# on demand.
+PIXTIER_BACKGROUND = env_choice(
+    "BACKGROUND_MODE", "celery" if REDIS_URL else "thread", ("celery", "thread", "sync", "off")
+)
+# Seconds a tier's capabilities are cached. Only a cache shared by every process (Redis)
+# may hold them, so a tier edit is seen at once everywhere (signals invalidate it);
+# without Redis they are read per request (one query).
+PIXTIER_TIER_CACHE_SECONDS = env_int("TIER_CACHE_SECONDS", 300 if REDIS_URL else 0)
 PIXTIER_DEFAULT_TIER = env_str("DEFAULT_TIER", "Basic")
