@@ -167,6 +167,7 @@ if STORAGE_BACKEND == "s3":
             "secret_key": env_required("S3_SECRET_ACCESS_KEY", because=_because),
             "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
             "region_name": env_str("S3_REGION", "us-east-1"),
+            "location": env_str("S3_LOCATION", ""),  # key prefix inside the bucket
             "addressing_style": env_choice("S3_ADDRESSING_STYLE", "path", ("path", "virtual")),
             "signature_version": "s3v4",
             # Private objects; URLs are presigned and short-lived.
