@@ -80,7 +80,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "pixtier" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -22,6 +22,10 @@ from pixtier.accounts.models import MAX_THUMBNAIL_HEIGHT, ThumbnailSize, Tier, U
 from pixtier.images.models import Image
 from pixtier.images.services import image_delete
 
+admin.site.site_header = "Pixtier administration"
+admin.site.site_title = "Pixtier admin"
+admin.site.index_title = "Tiers, users, images and links"
+
 # What ModelAdmin.get_actions() maps action names to (the stubs expect any return).
 ActionCallable = Callable[..., Any]
 

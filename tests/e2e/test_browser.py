@@ -118,8 +118,27 @@ def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
     assert response.status == 200
     assert response.body() == photo.read_bytes()
 
+    # A second upload, then the list one per page: the pager's links walk it.
+    page.goto(f"{base}/api/v1/images/")
+    page.set_input_files("input[name=file]", str(photo))
+    page.fill("form:has([name=file]) input[name=title]", "Fjord again")
+    _post_html_form(page, "file")
+    page.goto(f"{base}/api/v1/images/?page_size=1")
+    assert [i["title"] for i in _response_json(page)["results"]] == ["Fjord again"]
+    page.click("ul.pager a:has-text('Next')")
+    assert [i["title"] for i in _response_json(page)["results"]] == ["Fjord"]
+    page.click("ul.pager a:has-text('Previous')")
+    assert [i["title"] for i in _response_json(page)["results"]] == ["Fjord again"]
+
     # The admin downgrades Alice; her open 600 px link now answers 403 in her browser.
     _set_tier(admin, base, alice, "Basic")
     response = page.goto(thumb_href)
     assert response.status == 403
     assert re.search(r"not in the Basic tier", page.content())
+
+    # Logging out from the navigation bar ends the session.
+    page.goto(f"{base}/api/v1/")
+    page.click("a.dropdown-toggle:has-text('alice')")
+    page.click("a:has-text('Log out')")
+    page.wait_for_load_state()
+    assert page.goto(f"{base}/api/v1/me/").status == 401
