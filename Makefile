@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres lint worker beat services-up services-down format migrate seed maintenance clean
+.PHONY: install run test test-postgres test-services lint worker beat services-up services-down format migrate seed maintenance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ test-postgres: $(STAMP)
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-0000} \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The same suite on the scale-out services, integration tests included (real gunicorn and
+# Celery worker processes): PostgreSQL and Redis on loopback, and the SeaweedFS that
+# `make services-up` starts (S3_PORT as there). The Redis database is emptied per test.
+test-services: $(STAMP)
+	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	STORAGE_BACKEND=s3 \
+	S3_ENDPOINT_URL=http://127.0.0.1:$${S3_PORT:-8333} \
+	S3_BUCKET=$${S3_BUCKET:-pixtier} \
+	S3_ACCESS_KEY_ID=$${S3_ACCESS_KEY_ID:-pixtier} \
+	S3_SECRET_ACCESS_KEY=$${S3_SECRET_ACCESS_KEY:-pixtier-secret} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-0000} \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,6 +72,15 @@ services-up: $(STAMP)
 
 services-down:
 	deploy/seaweedfs.sh down
+
+# Measure Pixtier side by side with baselines and write BENCHMARKS.md (under 10 minutes;
+# needs the local PostgreSQL, redis-server and nginx; installs wrk when it can).
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -c 'import numpy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 \
+		|| echo "bench: no wrk; a Python load generator stands in"
+	$(BIN)/python -m bench
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

@@ -44,6 +44,11 @@ ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Behind a TLS-terminating proxy (nginx in deploy/) that sets X-Forwarded-Proto and
+# X-Forwarded-Host, absolute URLs in responses must say https and the public host.
+if env_bool("BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,12 +60,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
     "pixtier.accounts",
     "pixtier.images",
     "pixtier.links",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times everything
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -69,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -99,6 +108,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail a request (and /readyz) within seconds when the server is unreachable.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -158,6 +170,8 @@ if PIXTIER_DELIVERY == "redirect" and STORAGE_BACKEND != "s3":
     raise ImproperlyConfigured("DELIVERY_MODE=redirect needs STORAGE_BACKEND=s3")
 
 if STORAGE_BACKEND == "s3":
+    from botocore.config import Config as BotocoreConfig
+
     _because = "when STORAGE_BACKEND=s3"
     STORAGES["default"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
@@ -168,8 +182,20 @@ if STORAGE_BACKEND == "s3":
             "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
             "region_name": env_str("S3_REGION", "us-east-1"),
             "location": env_str("S3_LOCATION", ""),  # key prefix inside the bucket
-            "addressing_style": env_choice("S3_ADDRESSING_STYLE", "path", ("path", "virtual")),
-            "signature_version": "s3v4",
+            # Replaces django-storages' own botocore Config (addressing style and signature
+            # included). Bounded waits: an unreachable server fails a request (and /readyz)
+            # within seconds instead of botocore's default minutes of retries.
+            "client_config": BotocoreConfig(
+                s3={
+                    "addressing_style": env_choice(
+                        "S3_ADDRESSING_STYLE", "path", ("path", "virtual")
+                    )
+                },
+                signature_version="s3v4",
+                connect_timeout=3,
+                read_timeout=20,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
             # Private objects; URLs are presigned and short-lived.
             "default_acl": None,
             "querystring_auth": True,
@@ -184,7 +210,12 @@ if STORAGE_BACKEND == "s3":
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Seconds: a Redis that stopped answering fails fast instead of hanging requests.
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -216,6 +247,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "pixtier.common.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "pixtier.common.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -236,6 +272,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI's files come from the drf-spectacular-sidecar package, not a CDN, so the
+    # docs work offline like the rest of the embedded mode.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOGIN_URL = "rest_framework:login"
@@ -279,4 +319,7 @@ PIXTIER_BACKGROUND = env_choice(
 # may hold them, so a tier edit is seen at once everywhere (signals invalidate it);
 # without Redis they are read per request (one query).
 PIXTIER_TIER_CACHE_SECONDS = env_int("TIER_CACHE_SECONDS", 300 if REDIS_URL else 0)
+# The same for the rows every download reads: an expiring link with its image and owner
+# (never past the link's expiry), a READY thumbnail. Signals forget them on any change.
+PIXTIER_DOWNLOAD_CACHE_SECONDS = env_int("DOWNLOAD_CACHE_SECONDS", 300 if REDIS_URL else 0)
 PIXTIER_DEFAULT_TIER = env_str("DEFAULT_TIER", "Basic")

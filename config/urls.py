@@ -1,4 +1,5 @@
-"""URL map: the API under /api/v1/, django-admin under /admin/."""
+"""URL map: the API under /api/v1/, django-admin under /admin/, and at the root the
+probes /healthz and /readyz and the Prometheus /metrics (none of them in the schema)."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
@@ -9,6 +10,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from pixtier.accounts.api import MeApi, TierListApi
 from pixtier.common.errors import page_not_found
+from pixtier.common.health import healthz, readyz
 from pixtier.common.root import ApiRootApi
 from pixtier.images.api import ImageDetailApi, ImageListApi, ImageOriginalApi, ImageThumbnailApi
 from pixtier.links.api import ExpiringLinkDetailApi, ExpiringLinkDownloadApi, ExpiringLinkListApi
@@ -40,7 +42,12 @@ api: list[URLPattern | URLResolver] = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("auth/", include("rest_framework.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # No OPTIONS metadata for the HTML docs page (its renderer cannot describe itself).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", metadata_class=None),
+        name="docs",
+    ),
     # Anything else under the API is a JSON 404, even with DEBUG on.
     re_path(r"^.*$", csrf_exempt(page_not_found), name="api-not-found"),
 ]
@@ -48,6 +55,9 @@ api: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("api/v1/", include(api)),
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
 ]
 

@@ -30,6 +30,7 @@ JSON
         -volume.port=$((8080 + OFFSET)) -volume.port.grpc=$((18080 + OFFSET)) \
         -filer.port=$((8888 + OFFSET)) -filer.port.grpc=$((18888 + OFFSET)) \
         -s3 -s3.port="$S3_PORT" -s3.port.grpc=$((18333 + OFFSET)) -s3.config="$DIR/s3.json" \
+        -s3.port.iceberg=0 -s3.port.lance=0 \
         -master.volumeSizeLimitMB=64 -volume.max=8 \
         > "$DIR/weed.log" 2>&1 &
     echo $! > "$PID_FILE"

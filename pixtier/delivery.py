@@ -1,19 +1,32 @@
 """The one place that turns "serve these stored bytes" into an HTTP response.
 
 Callers decide *whether* bytes may be served (owner and tier, or a valid link); this
-module decides *how*: validators (ETag, Last-Modified) with 304/412, byte ranges,
-Cache-Control, and streaming through Django's storage API.
+module decides *how*: validators (ETag, Last-Modified) with 304/412, then the bytes in
+the way ``PIXTIER_DELIVERY`` says: streamed by Django (with byte ranges), handed to nginx
+(X-Accel-Redirect to an internal location), or a 302 to a short-lived presigned URL.
 """
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
+from urllib.parse import quote
 
-from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.http.response import StreamingHttpResponse
+from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
@@ -108,6 +121,7 @@ def serve(
     expires: datetime | None = None,
     allow_range: bool = False,
 ) -> HttpResponseBase:
+    """The bytes of ``stored`` (already authorised), or 304/412 when the validators say so."""
     headers = {
         "ETag": stored.etag,
         "Last-Modified": http_date(stored.modified.timestamp()),
@@ -115,17 +129,38 @@ def serve(
     }
     if expires is not None:
         headers["Expires"] = http_date(expires.timestamp())
-    if allow_range:
-        headers["Accept-Ranges"] = "bytes"
 
+    # Conditional requests are answered here whatever the delivery mode, so a 304 costs
+    # neither a storage read nor a trip through the proxy or the object store.
     conditional = get_conditional_response(
         request, etag=stored.etag, last_modified=int(stored.modified.timestamp())
     )
     if conditional is not None:
         for name, value in headers.items():
             conditional[name] = value
+        if allow_range:
+            conditional["Accept-Ranges"] = "bytes"
         return conditional
 
+    mode = settings.PIXTIER_DELIVERY
+    if "If-Match" in request.headers or "If-Unmodified-Since" in request.headers:
+        # nginx and the object store would judge these again against validators of their
+        # own (file mtime, the object's MD5) and refuse what Django has just allowed; the
+        # few clients that send them get the bytes from Django.
+        mode = "django"
+    if mode == "x-accel":
+        return _x_accel(stored, headers)
+    if mode == "redirect":
+        return _redirect(stored, cache_control=cache_control, expires=expires)
+    return _stream(request, stored, headers, allow_range=allow_range)
+
+
+def _stream(
+    request: HttpRequest, stored: StoredFile, headers: dict[str, str], *, allow_range: bool
+) -> HttpResponseBase:
+    """Django reads the bytes from storage itself, answering a single byte range."""
+    if allow_range:
+        headers = {**headers, "Accept-Ranges": "bytes"}
     byte_range = None
     range_header = request.headers.get("Range")
     if allow_range and range_header and _if_range_allows(request, stored):
@@ -137,7 +172,6 @@ def serve(
             unsatisfiable["Content-Range"] = f"bytes */{stored.size}"
             return unsatisfiable
 
-    disposition = content_disposition_header(as_attachment=False, filename=stored.filename)
     stream = default_storage.open(stored.key, "rb")
     response: HttpResponseBase
     if byte_range is None:
@@ -153,6 +187,59 @@ def serve(
         response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
     for name, value in headers.items():
         response[name] = value
-    if disposition:
-        response["Content-Disposition"] = disposition
+    response["Content-Disposition"] = _disposition(stored)
     return response
+
+
+def _x_accel(stored: StoredFile, headers: dict[str, str]) -> HttpResponse:
+    """An empty answer telling nginx which file to send from its internal location.
+
+    nginx keeps Content-Type, Content-Disposition, Cache-Control and Expires from this
+    response and serves the file (ranges included) itself; it drops ETag and Last-Modified,
+    which deploy/nginx.conf puts back from ``$upstream_http_*`` so clients revalidate
+    against Django's validators.
+    """
+    if not isinstance(default_storage, FileSystemStorage):
+        raise ImproperlyConfigured("DELIVERY_MODE=x-accel needs STORAGE_BACKEND=local")
+    response = HttpResponse(content_type=stored.content_type, headers=headers)
+    response["Content-Disposition"] = _disposition(stored)
+    prefix = settings.PIXTIER_X_ACCEL_PREFIX.rstrip("/")
+    response["X-Accel-Redirect"] = f"{prefix}/{quote(stored.key)}"
+    return response
+
+
+def presign_seconds(expires: datetime | None) -> int:
+    """How long a presigned URL may live: PRESIGN_SECONDS, never past the link's end."""
+    lifetime = settings.PIXTIER_PRESIGN_SECONDS
+    if expires is not None:
+        left = math.floor((expires - timezone.now()).total_seconds())
+        lifetime = min(lifetime, left)
+    return max(1, lifetime)
+
+
+def _redirect(
+    stored: StoredFile, *, cache_control: str, expires: datetime | None
+) -> HttpResponseRedirect:
+    """302 to a presigned GET of the object, which answers with our type and caching."""
+    # Imported here: boto3 is heavy, and only this mode needs it.
+    from storages.backends.s3 import S3Storage
+
+    if not isinstance(default_storage, S3Storage):
+        raise ImproperlyConfigured("DELIVERY_MODE=redirect needs STORAGE_BACKEND=s3")
+    lifetime = presign_seconds(expires)
+    parameters = {
+        "ResponseContentType": stored.content_type,
+        "ResponseContentDisposition": _disposition(stored),
+        "ResponseCacheControl": cache_control,
+    }
+    url = default_storage.url(stored.key, parameters=parameters, expire=lifetime)
+    response = HttpResponseRedirect(url)
+    # A cached redirect must not outlive its URL (a second of margin for the trip to the
+    # object store), and carries no validators: revalidating it would get a 304 that
+    # revives a dead URL.
+    response["Cache-Control"] = f"private, max-age={lifetime - 1}"
+    return response
+
+
+def _disposition(stored: StoredFile) -> str:
+    return content_disposition_header(as_attachment=False, filename=stored.filename) or "inline"

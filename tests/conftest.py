@@ -1,34 +1,93 @@
-"""Shared fixtures: a user per tier, a stranger, API clients, and image bytes."""
+"""Shared fixtures: a user per tier, a stranger, API clients, and image bytes.
 
+The suite runs on either storage backend (STORAGE_BACKEND): each test gets an empty
+storage of its own, and looks at stored files only through Django's storage API.
+"""
+
+import datetime as dt
 import importlib
 import io
-from collections.abc import Callable
+import posixpath
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.apps import apps as django_apps
+from django.conf import settings as django_settings
+from django.core.cache import cache
+from django.core.files.storage import Storage, default_storage, storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 
+S3 = django_settings.STORAGE_BACKEND == "s3"
+
+
+def _real_utcnow(remove_tzinfo: bool = True) -> dt.datetime:
+    hatch = time_machine.escape_hatch
+    now = (hatch.datetime.datetime if hatch.is_travelling() else dt.datetime).now(dt.UTC)
+    return now.replace(tzinfo=None) if remove_tzinfo else now
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _object_store_requests_carry_the_real_time() -> Iterator[None]:
+    """Tests move the clock (time_machine); the S3 server's clock stays put and refuses
+    requests signed more than 15 minutes off it. Sign them with the real time."""
+    if not S3:
+        yield
+        return
+    import botocore.auth
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.auth, "get_current_datetime", _real_utcnow)
+        yield
+
 
 @pytest.fixture(autouse=True)
 def media_root(settings: Any, tmp_path: Path) -> Path:
-    """Every test gets its own empty MEDIA_ROOT; background work is off unless asked;
-    passwords hash fast (the real hasher is slow by design and tests make many users)."""
+    """Every test gets its own empty MEDIA_ROOT (which stays empty with the S3 backend);
+    background work is off unless asked; passwords hash fast (the real hasher is slow
+    by design and tests make many users); the cache starts empty."""
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     settings.PIXTIER_BACKGROUND = "off"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
     return root
 
 
-def stored_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+@pytest.fixture(autouse=True)
+def storage(settings: Any, media_root: Path) -> Iterator[Storage]:
+    """Every test gets its own empty storage: the temp MEDIA_ROOT, or with S3 a key prefix
+    of its own in the bucket (emptied afterwards). Django swaps default_storage when
+    STORAGES changes. Yields the backend itself (default_storage is a lazy proxy)."""
+    if not S3:
+        yield storages["default"]
+        return
+    default = settings.STORAGES["default"]
+    options = default["OPTIONS"]
+    location = posixpath.join(options.get("location", ""), "tests", uuid.uuid4().hex)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {**default, "OPTIONS": {**options, "location": location}},
+    }
+    yield storages["default"]
+    default_storage.bucket.objects.filter(Prefix=f"{location}/").delete()  # type: ignore[attr-defined]
+
+
+def stored_files(path: str = "") -> list[str]:
+    """Every stored key under ``path``, listed through the storage API."""
+    directories, files = default_storage.listdir(path)
+    found = [posixpath.join(path, name) for name in files]
+    for directory in directories:
+        found += stored_files(posixpath.join(path, directory))
+    return sorted(found)
 
 
 def _ensure_builtin_tiers() -> None:

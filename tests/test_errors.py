@@ -1,34 +1,37 @@
 """Failures of backing services answer 503 JSON, and an upload that fails leaves nothing."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.files.storage import FileSystemStorage
+from botocore.exceptions import EndpointConnectionError
+from django.core.files.storage import Storage
 
 from pixtier.images.models import Image
-from tests.conftest import jpeg_bytes, stored_files, upload
+from tests.conftest import S3, jpeg_bytes, stored_files, upload
 
 
 def test_an_upload_answers_503_when_storage_cannot_write(
-    enterprise_user: Any, client_for: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
+    enterprise_user: Any, client_for: Any, storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def full_disk(self: FileSystemStorage, name: str, content: Any, max_length: Any = None) -> str:
+    def refused(self: Storage, name: str, content: Any, max_length: Any = None) -> str:
+        if S3:
+            raise EndpointConnectionError(endpoint_url="http://s3.invalid")
         raise OSError(28, "No space left on device")
 
-    # The disk itself cannot be filled here; this stands in for the OS refusing the write.
-    monkeypatch.setattr(FileSystemStorage, "_save", full_disk)
+    # The disk cannot be filled (nor the object store cut off) here; this stands in for
+    # the backend refusing the write with the error it raises then.
+    monkeypatch.setattr(type(storage), "_save", refused)
     response = upload(client_for(enterprise_user), jpeg_bytes())
 
     assert response.status_code == 503
     assert response.json() == {"detail": "File storage is unavailable; try again shortly."}
     assert response["Retry-After"]
     assert not Image.objects.exists()
-    assert stored_files(media_root) == []
+    assert stored_files() == []
 
 
 def test_an_upload_leaves_no_file_when_the_database_write_fails(
-    enterprise_user: Any, client_for: Any, media_root: Path, monkeypatch: pytest.MonkeyPatch
+    enterprise_user: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from django.db import OperationalError
 
@@ -40,4 +43,26 @@ def test_an_upload_leaves_no_file_when_the_database_write_fails(
 
     assert response.status_code == 503
     assert "database" in response.json()["detail"]
-    assert stored_files(media_root) == []
+    assert stored_files() == []
+
+
+def test_json_nested_too_deeply_is_a_400_not_a_500(client_for: Any) -> None:
+    body = "[" * 100_000 + "]" * 100_000
+
+    response = client_for(None).post("/api/v1/auth/token/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_the_docs_page_answers_options_without_a_500(client_for: Any) -> None:
+    response = client_for(None).options("/api/v1/docs/")
+
+    assert response.status_code == 405
+
+
+def test_the_docs_page_needs_no_cdn(client_for: Any) -> None:
+    page = client_for(None).get("/api/v1/docs/").content.decode()
+
+    assert "cdn.jsdelivr.net" not in page
+    assert "/static/drf_spectacular_sidecar/" in page

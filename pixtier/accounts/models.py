@@ -6,8 +6,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
-MAX_THUMBNAIL_HEIGHT = 4096
+# The tallest image JPEG or PNG encoders here can hold: a taller "thumbnail" could only
+# ever be the original, so any height up to this is accepted.
+MAX_THUMBNAIL_HEIGHT = 65_535
 
 
 class Tier(models.Model):
@@ -21,6 +24,13 @@ class Tier(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="tier_name_unique_ignoring_case",
+                violation_error_message="A tier with this name (ignoring case) already exists.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,9 +1,12 @@
 """Shared API pieces: the caller, pagination, and the base of byte-serving views."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
+from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser
@@ -19,6 +22,24 @@ class NewestFirstPagination(CursorPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
+    invalid_cursor_message = "This cursor is not valid; follow the next and previous links."
+
+    def decode_cursor(self, request: Request) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound as exc:  # DRF says 404; it is bad input
+            raise exceptions.ValidationError({"cursor": [self.invalid_cursor_message]}) from exc
+
+    def paginate_queryset(
+        self,
+        queryset: QuerySet[Any, Any] | Sequence[Any],
+        request: Request,
+        view: APIView | None = None,
+    ) -> list[Any] | None:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError as exc:  # a well-formed cursor with a nonsense position
+            raise exceptions.ValidationError({"cursor": [self.invalid_cursor_message]}) from exc
 
 
 class NewestLinksFirstPagination(NewestFirstPagination):

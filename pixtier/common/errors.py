@@ -3,6 +3,7 @@
 import logging
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
@@ -19,6 +20,9 @@ ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})
 
 
 logger = logging.getLogger(__name__)
+
+# What a storage outage raises: the local disk, or the object store through botocore.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -59,7 +63,7 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, OperationalError):
         logger.exception("database unavailable")
         return ServiceUnavailable("The database is unavailable; try again shortly.")
-    if isinstance(exc, OSError):
+    if isinstance(exc, STORAGE_ERRORS):
         logger.exception("storage unavailable")
         return ServiceUnavailable("File storage is unavailable; try again shortly.")
     return exc

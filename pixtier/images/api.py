@@ -33,6 +33,9 @@ from pixtier.images.services import ThumbnailNotReady, image_delete, image_uploa
 
 # Multipart framing around the file; a body this much over the limit is refused unread.
 _MULTIPART_SLACK = 64 * 1024
+# Stands in for an image id when a URL is reversed once per request; never a real id
+# (uuid4 ids carry version bits this one lacks).
+_URL_PROBE = uuid.UUID(int=0)
 
 
 class ImageUploadSerializer(serializers.Serializer):
@@ -73,15 +76,28 @@ class ImageSerializer(serializers.ModelSerializer):
             "expiring_links",
         ]
 
-    def _link(self, name: str, **kwargs: Any) -> str:
-        return reverse(name, kwargs=kwargs, request=self.context["request"])
+    def _link(self, name: str, image: Image, **kwargs: Any) -> str:
+        """The absolute URL of route ``name`` for ``image``.
+
+        Reversed once per request and route with a stand-in id, then only the id is
+        filled in: a reverse() per URL was 40 % of the time of a page of 20 images.
+        """
+        templates: dict[tuple[Any, ...], list[str]] = self.context["url_templates"]
+        key = (name, *kwargs.items())
+        if key not in templates:
+            url = reverse(
+                name, kwargs={"image_id": _URL_PROBE, **kwargs}, request=self.context["request"]
+            )
+            templates[key] = url.rsplit(str(_URL_PROBE), 1)
+        before, after = templates[key]
+        return f"{before}{image.pk}{after}"
 
     @property
     def _capabilities(self) -> Capabilities:
         return self.context["capabilities"]
 
     def get_url(self, image: Image) -> str:
-        return self._link("image-detail", image_id=image.pk)
+        return self._link("image-detail", image)
 
     @extend_schema_field(ThumbnailLinkSerializer(many=True))
     def get_thumbnails(self, image: Image) -> list[dict[str, Any]]:
@@ -89,7 +105,7 @@ class ImageSerializer(serializers.ModelSerializer):
             {
                 "height": height,
                 "width": thumbnail_size(image.width, image.height, height)[0],
-                "url": self._link("image-thumbnail", image_id=image.pk, height=height),
+                "url": self._link("image-thumbnail", image, height=height),
             }
             for height in self._capabilities.heights
         ]
@@ -98,17 +114,21 @@ class ImageSerializer(serializers.ModelSerializer):
     def get_original(self, image: Image) -> str | None:
         if not self._capabilities.original_link:
             return None
-        return self._link("image-original", image_id=image.pk)
+        return self._link("image-original", image)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_expiring_links(self, image: Image) -> str | None:
         if not self._capabilities.expiring_links:
             return None
-        return self._link("image-expiring-links", image_id=image.pk)
+        return self._link("image-expiring-links", image)
 
 
 def _context(request: Request) -> dict[str, Any]:
-    return {"request": request, "capabilities": tier_capabilities(user=request_user(request))}
+    return {
+        "request": request,
+        "capabilities": tier_capabilities(user=request_user(request)),
+        "url_templates": {},  # filled by ImageSerializer._link
+    }
 
 
 def _default_title(file_name: str | None) -> str:

@@ -2,10 +2,13 @@
 
 import uuid
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from pixtier.accounts.models import User
+from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.delivery import StoredFile
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
@@ -20,6 +23,47 @@ def image_list(*, owner: User) -> QuerySet[Image]:
 def image_get(*, owner: User, image_id: uuid.UUID) -> Image:
     """The caller's image; someone else's is indistinguishable from a missing one (404)."""
     return get_object_or_404(Image, pk=image_id, owner=owner)
+
+
+def thumbnail_heights_missing(*, image_id: uuid.UUID) -> list[int]:
+    """Heights of the owner's current tier the image has no READY thumbnail for yet
+    (none when the image is gone)."""
+    image = Image.objects.filter(pk=image_id).values("owner__tier_id").first()
+    if image is None:
+        return []
+    heights = tier_capabilities_load(tier_id=image["owner__tier_id"]).heights
+    ready = set(
+        Thumbnail.objects.filter(
+            image_id=image_id, height__in=heights, state=Thumbnail.State.READY
+        ).values_list("height", flat=True)
+    )
+    return [height for height in heights if height not in ready]
+
+
+def _thumbnail_key(image_id: uuid.UUID, height: int) -> str:
+    return f"pixtier:thumbnail-ready:{image_id}:{height}"
+
+
+def thumbnail_ready(*, image_id: uuid.UUID, height: int) -> Thumbnail | None:
+    """The READY thumbnail of tier height ``height``, if made: one query, or none while
+    cached. A READY row never changes, it only goes (``pixtier.images.signals`` forgets
+    it then); rows not READY yet are never cached."""
+    timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
+    key = _thumbnail_key(image_id, height)
+    if timeout > 0:
+        cached: Thumbnail | None = cache.get(key)
+        if cached is not None:
+            return cached
+    thumb = Thumbnail.objects.filter(
+        image_id=image_id, height=height, state=Thumbnail.State.READY
+    ).first()
+    if thumb is not None and timeout > 0:
+        cache.set(key, thumb, timeout)
+    return thumb
+
+
+def thumbnail_forget(*, image_id: uuid.UUID, height: int) -> None:
+    cache.delete(_thumbnail_key(image_id, height))
 
 
 def _filename(image: Image, suffix: str, extension: str) -> str:

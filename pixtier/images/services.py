@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from pixtier.accounts.models import ThumbnailSize, User
 from pixtier.accounts.selectors import tier_capabilities_load
+from pixtier.common import metrics
 from pixtier.images import keys, processing
 from pixtier.images.models import Image, Thumbnail
+from pixtier.images.selectors import thumbnail_ready
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def _image_info(image: Image) -> processing.ImageInfo:
     return processing.ImageInfo(format=fmt, width=image.width, height=image.height)
 
 
+@metrics.upload_counted
 def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
     """Validate, store and record an upload; thumbnails follow in the background.
 
@@ -84,8 +87,14 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
 
 def image_delete(*, image: Image) -> None:
     """Delete the image with its thumbnails and links; files go once the rows are gone
-    (see ``pixtier.images.signals``)."""
-    image.delete()
+    (see ``pixtier.images.signals``).
+
+    The image row is locked first, so a thumbnail claim racing the delete either lands
+    before (and is deleted with it) or fails on the missing image, never in between.
+    """
+    with transaction.atomic():
+        list(Image.objects.select_for_update().filter(pk=image.pk).values_list("pk", flat=True))
+        image.delete()
 
 
 def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
@@ -134,16 +143,19 @@ def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
         rendered = processing.make_thumbnails(
             data, info=info, heights=claimed, jpeg_quality=settings.PIXTIER_JPEG_QUALITY
         )
+        seconds = time.perf_counter() - started
+        metrics.THUMBNAIL_GENERATION_SECONDS.labels(format=info.format).observe(seconds)
         logger.info(
             "made %s thumbnails %s of %s in %.0f ms",
             info.format,
             claimed,
             image.pk,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
         )
         for height, thumb in rendered.items():
             key = default_storage.save(
-                keys.thumbnail_key(image.pk, height, info.extension), ContentFile(thumb.data)
+                keys.thumbnail_key(image.pk, height, info.extension, claimed_at=now),
+                ContentFile(thumb.data),
             )
             updated = Thumbnail.objects.filter(
                 image=image, height=height, state=State.PENDING, claimed_at=now
@@ -165,6 +177,7 @@ def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
         Thumbnail.objects.filter(
             image=image, height__in=claimed, state=State.PENDING, claimed_at=now
         ).delete()
+    metrics.THUMBNAILS_GENERATED.labels(format=info.format).inc(len(made))
     return made
 
 
@@ -178,7 +191,7 @@ def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -
     delay = 0.02
     wanted = [height, *(h for h in tier_heights if h != height)]
     while True:
-        thumb = Thumbnail.objects.filter(image=image, height=height, state=State.READY).first()
+        thumb = thumbnail_ready(image_id=image.pk, height=height)
         if thumb is not None:
             return thumb
         if height in thumbnails_generate(image=image, heights=wanted):

@@ -9,6 +9,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from pixtier.images.models import Image, Thumbnail
+from pixtier.images.selectors import thumbnail_forget
 
 
 def _delete_after_commit(key: str) -> None:
@@ -24,3 +25,8 @@ def _image_deleted(sender: type[Image], instance: Image, **kwargs: Any) -> None:
 @receiver(post_delete, sender=Thumbnail)
 def _thumbnail_deleted(sender: type[Thumbnail], instance: Thumbnail, **kwargs: Any) -> None:
     _delete_after_commit(instance.key)
+    if instance.state == Thumbnail.State.READY:
+        # Now, and again after commit: a request in between could cache the row again.
+        image_id, height = instance.image_id, instance.height
+        thumbnail_forget(image_id=image_id, height=height)
+        transaction.on_commit(lambda: thumbnail_forget(image_id=image_id, height=height))

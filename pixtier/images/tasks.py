@@ -1,4 +1,5 @@
-"""Background work. Embedded mode runs it on one in-process thread after commit."""
+"""Background work for images: Celery tasks for the workers, and the dispatch that queues
+them (or, without Redis, runs the same services on one in-process thread after commit)."""
 
 import logging
 import uuid
@@ -6,10 +7,58 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import connection
 
+from pixtier.common.errors import STORAGE_ERRORS
+from pixtier.images import selectors, services
+
 logger = logging.getLogger(__name__)
+
+# Every task may run twice (acks_late redelivers one whose worker died), so each is
+# idempotent: the thumbnail claims make a second run a no-op.
+RETRYING: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": STORAGE_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+@shared_task(bind=True, **RETRYING)
+def generate_thumbnails(self: Task, image_id: str) -> list[int]:
+    """Make an image's thumbnails for its owner's current tier (queued after upload)."""
+    pk = uuid.UUID(str(image_id))
+    made = services.thumbnails_generate_for_image(image_id=pk)
+    if selectors.thumbnail_heights_missing(image_id=pk):
+        # Another process holds a claim. If it dies mid-generation its claim turns
+        # stale, and this retry takes it over: the thumbnail is made without a request.
+        if self.request.retries < self.max_retries:
+            raise self.retry(countdown=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
+        logger.warning("thumbnails of %s still claimed elsewhere; left to requests", image_id)
+    return made
+
+
+@shared_task(**RETRYING)
+def backfill_tier(tier_id: int) -> int:
+    """Make a tier's heights for its users' existing images (queued when it gains one)."""
+    return services.thumbnails_backfill_tier(tier_id=tier_id)
+
+
+@shared_task(**RETRYING)
+def prune_thumbnails() -> int:
+    """Periodic (beat): drop thumbnails of heights no longer in the owner's tier."""
+    return services.thumbnails_prune()
+
+
+# --- Dispatch -------------------------------------------------------------------------
+# Services call these through transaction.on_commit, so a job never runs before its row
+# exists. PIXTIER_BACKGROUND picks where it runs: "celery" queues it for the workers,
+# "thread" runs it on one in-process thread, "sync" at once, "off" not at all (requests
+# make thumbnails on demand).
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -31,7 +80,16 @@ def _on_worker_thread(job: Callable[..., Any], kwargs: dict[str, Any]) -> None:
         connection.close()
 
 
-def _dispatch(job: Callable[..., Any], **kwargs: Any) -> None:
+def _queue(task: Any, *args: Any) -> None:
+    try:
+        task.delay(*args)
+    except Exception:
+        # The write is committed and the response must say so; a broker outage costs
+        # only the head start (requests make thumbnails on demand).
+        logger.exception("could not queue %s%s", task.name, args)
+
+
+def _run(job: Callable[..., Any], **kwargs: Any) -> None:
     global _executor
     mode = settings.PIXTIER_BACKGROUND
     if mode == "off":
@@ -45,12 +103,14 @@ def _dispatch(job: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def enqueue_thumbnails(*, image_id: uuid.UUID) -> None:
-    from pixtier.images.services import thumbnails_generate_for_image
-
-    _dispatch(thumbnails_generate_for_image, image_id=image_id)
+    if settings.PIXTIER_BACKGROUND == "celery":
+        _queue(generate_thumbnails, str(image_id))
+    else:
+        _run(services.thumbnails_generate_for_image, image_id=image_id)
 
 
 def enqueue_tier_backfill(*, tier_id: int) -> None:
-    from pixtier.images.services import thumbnails_backfill_tier
-
-    _dispatch(thumbnails_backfill_tier, tier_id=tier_id)
+    if settings.PIXTIER_BACKGROUND == "celery":
+        _queue(backfill_tier, tier_id)
+    else:
+        _run(services.thumbnails_backfill_tier, tier_id=tier_id)

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -19,6 +20,7 @@ from rest_framework.views import APIView
 
 from pixtier import delivery
 from pixtier.accounts.selectors import Capabilities, tier_capabilities
+from pixtier.common import metrics
 from pixtier.common.api import (
     BINARY_RESPONSES,
     BinaryApi,
@@ -149,10 +151,11 @@ class ExpiringLinkDetailApi(APIView):
         link = expiring_link_get(image=image, link_id=link_id)
         return Response(ExpiringLinkSerializer(link, context={"request": request}).data)
 
-    @extend_schema(responses={204: None, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA})
+    @extend_schema(responses={204: None, 404: ERROR_SCHEMA})
     def delete(self, request: Request, image_id: uuid.UUID, link_id: uuid.UUID) -> Response:
-        """Revoke the link: its URL stops working at once."""
-        image, _ = _image_with_links(request, image_id)
+        """Revoke the link: its URL stops working at once. Always allowed, so links made
+        on an earlier tier can be killed for good."""
+        image = image_get(owner=request_user(request), image_id=image_id)
         expiring_link_revoke(link=expiring_link_get(image=image, link_id=link_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -163,6 +166,15 @@ class ExpiringLinkDownloadApi(BinaryApi):
     name = "Shared image"
     authentication_classes = []
     permission_classes = [AllowAny]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        # Every answer passes here, errors included, with its final status.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD"):
+            metrics.link_download_counted(status_code=response.status_code)
+        return response
 
     @extend_schema(
         responses={
@@ -188,6 +200,8 @@ class ExpiringLinkDownloadApi(BinaryApi):
         if link.revoked_at is not None:
             raise Gone("This link was revoked by its owner.")
         image = link.image
+        if not image.owner.is_active:
+            raise Gone("This link's owner account is closed.")
         capabilities = tier_capabilities(user=image.owner)
         try:
             link_target_check(capabilities=capabilities, height=link.height)

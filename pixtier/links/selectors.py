@@ -1,7 +1,10 @@
 """Reads for expiring links."""
 
 import uuid
+from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -22,6 +25,48 @@ def expiring_link_get(*, image: Image, link_id: uuid.UUID) -> ExpiringLink:
     return get_object_or_404(expiring_link_list(image=image), pk=link_id)
 
 
+# What a download reads of a link, its image and its owner (not the owner's password
+# hash, name or email: none of that belongs in a cache).
+_DOWNLOAD_FIELDS = (
+    *(f.name for f in ExpiringLink._meta.concrete_fields),
+    *(f"image__{f.name}" for f in Image._meta.concrete_fields),
+    "image__owner__is_active",
+    "image__owner__tier",
+)
+
+
+def _cache_key(link_id: uuid.UUID) -> str:
+    return f"pixtier:link-download:{link_id}"
+
+
 def expiring_link_for_download(*, link_id: uuid.UUID) -> ExpiringLink | None:
-    """The link with its image and owner, in one query."""
-    return ExpiringLink.objects.select_related("image", "image__owner").filter(pk=link_id).first()
+    """The link with its image and owner: one query, or none while cached.
+
+    Cached only with a cache every process shares (``PIXTIER_DOWNLOAD_CACHE_SECONDS``), never
+    past the link's expiry, and forgotten whenever the link, its image or its owner
+    changes (``pixtier.links.signals``), so a revocation still kills a link at once.
+    """
+    timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
+    key = _cache_key(link_id)
+    if timeout > 0:
+        cached: ExpiringLink | None = cache.get(key)
+        if cached is not None:
+            return cached
+    link = (
+        ExpiringLink.objects.select_related("image__owner")
+        .only(*_DOWNLOAD_FIELDS)
+        .filter(pk=link_id)
+        .first()
+    )
+    if link is not None and timeout > 0:
+        left = int((link.expires_at - timezone.now()).total_seconds())
+        if left > 0:
+            cache.set(key, link, min(timeout, left))
+    return link
+
+
+def expiring_links_forget(*, link_ids: Iterable[uuid.UUID]) -> None:
+    """Drop cached downloads of these links (see :func:`expiring_link_for_download`)."""
+    keys = [_cache_key(link_id) for link_id in link_ids]
+    if keys:
+        cache.delete_many(keys)

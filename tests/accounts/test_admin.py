@@ -3,7 +3,6 @@
 import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -136,6 +135,14 @@ def test_it_creates_a_tier_with_heights_through_the_add_form(admin_client: Clien
     assert list(tier.sizes.values_list("height", flat=True)) == [150, 300, 600]
     assert tier.original_link
     assert not tier.expiring_links
+
+
+def test_a_tier_name_differing_only_in_case_is_refused(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:accounts_tier_add"), tier_form("basic", [200]))
+
+    assert response.status_code == 200
+    assert "name (ignoring case) already exists" in response.content.decode()
+    assert not Tier.objects.filter(name="basic").exists()
 
 
 @pytest.mark.parametrize(
@@ -341,15 +348,14 @@ def test_a_tier_name_with_a_percent_sign_does_not_break_the_actions(
 def test_deleting_a_user_removes_their_image_files(
     admin_client: Client,
     image: Image,
-    media_root: Path,
     django_capture_on_commit_callbacks: Capture,
 ) -> None:
-    assert stored_files(media_root)
+    assert stored_files()
     delete_url = reverse("admin:accounts_user_delete", args=[image.owner.pk])
     with django_capture_on_commit_callbacks(execute=True):
         assert admin_client.post(delete_url, {"post": "yes"}).status_code == 302
     assert not User.objects.filter(pk=image.owner.pk).exists()
-    assert stored_files(media_root) == []
+    assert stored_files() == []
 
 
 # Images
@@ -427,22 +433,20 @@ def test_the_image_list_searches_by_title_and_owner(
 def test_deleting_an_image_removes_its_files(
     admin_client: Client,
     image: Image,
-    media_root: Path,
     django_capture_on_commit_callbacks: Capture,
 ) -> None:
     thumbnails_generate(image=image, heights=[200, 400])
-    assert len(stored_files(media_root)) == 3
+    assert len(stored_files()) == 3
     delete_url = reverse("admin:images_image_delete", args=[image.pk])
     with django_capture_on_commit_callbacks(execute=True):
         assert admin_client.post(delete_url, {"post": "yes"}).status_code == 302
     assert not Image.objects.filter(pk=image.pk).exists()
-    assert stored_files(media_root) == []
+    assert stored_files() == []
 
 
 def test_bulk_deleting_images_removes_their_files(
     admin_client: Client,
     enterprise_user: User,
-    media_root: Path,
     django_capture_on_commit_callbacks: Capture,
 ) -> None:
     doomed = [make_image(enterprise_user, title=f"doomed {i}") for i in range(2)]
@@ -459,7 +463,7 @@ def test_bulk_deleting_images_removes_their_files(
         )
     assert response.status_code == 302
     assert list(Image.objects.values_list("title", flat=True)) == ["kept"]
-    assert stored_files(media_root) == [kept.original_key]
+    assert stored_files() == [kept.original_key]
 
 
 # Expiring links

@@ -140,5 +140,6 @@ def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
     page.goto(f"{base}/api/v1/")
     page.click("a.dropdown-toggle:has-text('alice')")
     page.click("a:has-text('Log out')")
-    page.wait_for_load_state()
-    assert page.goto(f"{base}/api/v1/me/").status == 401
+    page.wait_for_selector("a:has-text('Log in')")  # the navigation bar offers it again
+    # (Asked with the browser context's cookies, outside the page's own navigation.)
+    assert user_context.request.get(f"{base}/api/v1/me/").status == 401

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -38,11 +39,11 @@ def generations(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
     return made
 
 
-def thumbnail_files(root: Path, height: int) -> list[str]:
-    """Stored thumbnail files of one height (the storage may suffix a taken name)."""
+def thumbnail_files(height: int) -> list[str]:
+    """Stored thumbnail files of one height (keys end in ``<height>_<version>``)."""
     return [
         name
-        for name in stored_files(root)
+        for name in stored_files()
         if name.startswith("thumbnails/") and Path(name).stem.split("_")[0] == str(height)
     ]
 
@@ -85,7 +86,6 @@ def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     image = uploaded(enterprise_user, jpeg_bytes(1600, 1200))
     assert not Thumbnail.objects.exists()  # background work is off: nothing made yet
@@ -98,8 +98,8 @@ def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
     assert PILImage.open(io.BytesIO(bodies.pop())).size == (267, 200)
     # The winner also made the tier's other height from the same decode.
     assert generations == Counter({200: 1, 400: 1})
-    assert len(thumbnail_files(media_root, 200)) == 1
-    assert len(thumbnail_files(media_root, 400)) == 1
+    assert len(thumbnail_files(200)) == 1
+    assert len(thumbnail_files(400)) == 1
     assert Thumbnail.objects.filter(state=Thumbnail.State.READY).count() == 2
 
 
@@ -108,7 +108,6 @@ def test_concurrent_requests_for_different_heights_make_each_once(
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     image = uploaded(enterprise_user, png_bytes(900, 600))
     urls = [thumbnail_url(image, 200), thumbnail_url(image, 400)] * 4
@@ -119,8 +118,8 @@ def test_concurrent_requests_for_different_heights_make_each_once(
     assert len({body for url, (_, body) in zip(urls, results, strict=True) if "/200/" in url}) == 1
     assert len({body for url, (_, body) in zip(urls, results, strict=True) if "/400/" in url}) == 1
     assert generations == Counter({200: 1, 400: 1})
-    assert len(thumbnail_files(media_root, 200)) == 1
-    assert len(thumbnail_files(media_root, 400)) == 1
+    assert len(thumbnail_files(200)) == 1
+    assert len(thumbnail_files(400)) == 1
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -158,24 +157,23 @@ def test_a_thumbnail_is_generated_once_stored_and_reused(
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     image = uploaded(basic_user)
     client = client_for(basic_user)
 
     first = client.get(thumbnail_url(image, 200))
     assert first.status_code == 200
-    [stored] = thumbnail_files(media_root, 200)
-    before = (media_root / stored).stat()
+    [stored] = thumbnail_files(200)
+    before = (default_storage.get_modified_time(stored), default_storage.size(stored))
 
     second = client.get(thumbnail_url(image, 200))
 
     assert second.status_code == 200
     assert second.getvalue() == first.getvalue()
     assert generations[200] == 1
-    assert thumbnail_files(media_root, 200) == [stored]
-    after = (media_root / stored).stat()
-    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)
+    assert thumbnail_files(200) == [stored]
+    after = (default_storage.get_modified_time(stored), default_storage.size(stored))
+    assert after == before
 
 
 def test_the_thumbnail_has_the_size_the_representation_promises(
@@ -203,7 +201,6 @@ def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     image = uploaded(basic_user)
     abandoned_at = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
@@ -216,7 +213,7 @@ def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
     assert generations[200] == 1
     thumb = Thumbnail.objects.get(image_id=image["id"], height=200)
     assert thumb.state == Thumbnail.State.READY
-    assert len(thumbnail_files(media_root, 200)) == 1
+    assert len(thumbnail_files(200)) == 1
 
 
 def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
@@ -225,7 +222,6 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 1
     image = uploaded(basic_user)
@@ -241,7 +237,7 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     assert int(response["Retry-After"]) > 0
     assert 1 <= waited < 5
     assert generations[200] == 0
-    assert thumbnail_files(media_root, 200) == []
+    assert thumbnail_files(200) == []
 
 
 def test_thumbnails_of_every_tier_height_exist_right_after_upload(
@@ -251,7 +247,6 @@ def test_thumbnails_of_every_tier_height_exist_right_after_upload(
     client_for: Callable[[User | None], APIClient],
     django_capture_on_commit_callbacks: Any,
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     settings.PIXTIER_BACKGROUND = "sync"
 
@@ -264,7 +259,7 @@ def test_thumbnails_of_every_tier_height_exist_right_after_upload(
         (400, Thumbnail.State.READY),
     }
     for thumb in thumbs:
-        assert (media_root / thumb.key).is_file()
+        assert default_storage.exists(thumb.key)
     assert generations == Counter({200: 1, 400: 1})
 
     # Requests then only read what the background made.
@@ -280,7 +275,6 @@ def test_the_background_thread_makes_the_thumbnails_soon_after_upload(
     premium_user: User,
     uploaded: Callable[..., dict[str, Any]],
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     settings.PIXTIER_BACKGROUND = "thread"
 
@@ -295,7 +289,7 @@ def test_the_background_thread_makes_the_thumbnails_soon_after_upload(
     tasks._executor.submit(lambda: None).result(timeout=10)
     assert sorted(ready.values_list("height", flat=True)) == [200, 400]
     assert generations == Counter({200: 1, 400: 1})
-    assert len(thumbnail_files(media_root, 200)) == len(thumbnail_files(media_root, 400)) == 1
+    assert len(thumbnail_files(200)) == len(thumbnail_files(400)) == 1
 
 
 def test_without_background_work_nothing_is_made_until_asked(
@@ -303,7 +297,6 @@ def test_without_background_work_nothing_is_made_until_asked(
     uploaded: Callable[..., dict[str, Any]],
     django_capture_on_commit_callbacks: Any,
     generations: Counter[int],
-    media_root: Path,
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         image = uploaded(enterprise_user)
@@ -311,7 +304,7 @@ def test_without_background_work_nothing_is_made_until_asked(
     assert Image.objects.filter(pk=image["id"]).exists()
     assert not Thumbnail.objects.exists()
     assert not generations
-    assert [name for name in stored_files(media_root) if name.startswith("thumbnails/")] == []
+    assert [name for name in stored_files() if name.startswith("thumbnails/")] == []
 
 
 def test_a_height_outside_the_tier_is_refused_and_not_made(

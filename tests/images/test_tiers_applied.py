@@ -6,11 +6,11 @@ cache must be invalidated by the edit, not outlived by it).
 
 import io
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
@@ -141,7 +141,6 @@ def test_a_height_added_to_a_tier_is_made_in_the_background_for_existing_images(
     uploaded: Callable[..., dict[str, Any]],
     tier: Callable[[str], Tier],
     django_capture_on_commit_callbacks: Any,
-    media_root: Path,
 ) -> None:
     basic_images = [uploaded(basic_user)["id"], uploaded(basic_user)["id"]]
     premium_image = uploaded(premium_user)["id"]
@@ -153,7 +152,7 @@ def test_a_height_added_to_a_tier_is_made_in_the_background_for_existing_images(
     made = Thumbnail.objects.filter(height=300, state=Thumbnail.State.READY)
     assert sorted(str(t.image_id) for t in made) == sorted(basic_images)
     for thumb in made:
-        assert (media_root / thumb.key).is_file()
+        assert default_storage.exists(thumb.key)
     assert not Thumbnail.objects.filter(image_id=premium_image).exists()
 
 
@@ -182,7 +181,6 @@ def test_pruning_deletes_thumbnails_of_removed_heights_and_keeps_the_rest(
     uploaded: Callable[..., dict[str, Any]],
     signed_in: Callable[[User], APIClient],
     tier: Callable[[str], Tier],
-    media_root: Path,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     premium_image = uploaded(premium_user)
@@ -192,16 +190,16 @@ def test_pruning_deletes_thumbnails_of_removed_heights_and_keeps_the_rest(
             assert signed_in(user).get(entry["url"]).status_code == 200
     premium_200 = Thumbnail.objects.get(image_id=premium_image["id"], height=200)
     premium_400 = Thumbnail.objects.get(image_id=premium_image["id"], height=400)
-    before = stored_files(media_root)
+    before = stored_files()
 
     ThumbnailSize.objects.get(tier=tier("Premium"), height=400).delete()
-    assert stored_files(media_root) == before  # removal refuses at once; files wait for prune
+    assert stored_files() == before  # removal refuses at once; files wait for prune
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=True):  # files go once rows commit
         call_command("prune_thumbnails", stdout=out)
 
     assert "Pruned 1 thumbnail" in out.getvalue()
-    assert stored_files(media_root) == sorted(set(before) - {premium_400.key})
+    assert stored_files() == sorted(set(before) - {premium_400.key})
     assert not Thumbnail.objects.filter(pk=premium_400.pk).exists()
     # Other heights and other tiers' 400s stay, and are served without remaking them.
     assert set(
@@ -210,7 +208,7 @@ def test_pruning_deletes_thumbnails_of_removed_heights_and_keeps_the_rest(
     kept = signed_in(premium_user).get(premium_image["thumbnails"][0]["url"])
     assert kept.status_code == 200
     assert Thumbnail.objects.get(image_id=premium_image["id"], height=200) == premium_200
-    assert (media_root / premium_200.key).is_file()
+    assert default_storage.exists(premium_200.key)
 
 
 def test_turning_the_original_link_off_refuses_the_original_at_once(

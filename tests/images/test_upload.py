@@ -5,7 +5,6 @@ import io
 import struct
 import zlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,9 +118,9 @@ def make_image(request: pytest.FixtureRequest) -> Callable[[int, int], bytes]:
     return lambda width, height: png_bytes(width, height, "RGB")
 
 
-def assert_nothing_stored(media_root: Path) -> None:
+def assert_nothing_stored() -> None:
     assert not Image.objects.exists()
-    assert stored_files(media_root) == []
+    assert stored_files() == []
 
 
 # --- Refused: not a PNG or JPEG (415) -------------------------------------------------------
@@ -150,7 +149,7 @@ NOT_PNG_OR_JPEG = [
 
 @pytest.mark.parametrize(("data", "name", "received"), NOT_PNG_OR_JPEG)
 def test_it_refuses_what_is_not_a_png_or_jpeg(
-    client: APIClient, media_root: Path, data: bytes, name: str, received: str
+    client: APIClient, data: bytes, name: str, received: str
 ) -> None:
     response = upload(client, data, name=name, content_type="image/jpeg")
 
@@ -158,7 +157,7 @@ def test_it_refuses_what_is_not_a_png_or_jpeg(
     detail = response.json()["detail"]
     assert detail.startswith("Only PNG and JPEG images are accepted")
     assert f"received {received}" in detail
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 # --- Refused: truncated, corrupt or empty (400) ----------------------------------------------
@@ -173,57 +172,53 @@ TRUNCATED_OR_CORRUPT = [
 
 
 @pytest.mark.parametrize(("data", "kind"), TRUNCATED_OR_CORRUPT)
-def test_it_refuses_a_truncated_or_corrupt_image(
-    client: APIClient, media_root: Path, data: bytes, kind: str
-) -> None:
+def test_it_refuses_a_truncated_or_corrupt_image(client: APIClient, data: bytes, kind: str) -> None:
     response = upload(client, data)
 
     assert response.status_code == 400, response.content
     assert response.json() == {
         "file": [f"The {kind} file is truncated or corrupt and cannot be decoded."]
     }
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_jpeg_whose_header_is_garbage(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_a_jpeg_whose_header_is_garbage(client: APIClient) -> None:
     response = upload(client, b"\xff\xd8\xff" + b"\x13\x37" * 500)
 
     assert response.status_code == 400, response.content
     assert response.json() == {"file": ["The file looks like a JPEG but its header is corrupt."]}
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_an_empty_file(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_an_empty_file(client: APIClient) -> None:
     response = upload(client, b"", name="empty.jpg")
 
     assert response.status_code == 400, response.content
     assert "empty" in response.json()["file"][0]
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 # --- Refused: no file, a misnamed field, two files, a bad title (400) -------------------------
 
 
-def test_it_refuses_an_upload_without_a_file(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_an_upload_without_a_file(client: APIClient) -> None:
     response = client.post(URL, {"title": "Holiday"}, format="multipart")
 
     assert response.status_code == 400, response.content
     assert response.json() == {"file": ["No file was submitted."]}
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_file_sent_under_another_field_name(
-    client: APIClient, media_root: Path
-) -> None:
+def test_it_refuses_a_file_sent_under_another_field_name(client: APIClient) -> None:
     image = SimpleUploadedFile("photo.jpg", jpeg_bytes(), content_type="image/jpeg")
     response = client.post(URL, {"image": image}, format="multipart")
 
     assert response.status_code == 400, response.content
     assert response.json() == {"file": ["No file was submitted."]}
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_two_files_in_one_upload(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_two_files_in_one_upload(client: APIClient) -> None:
     files = [
         SimpleUploadedFile("a.jpg", jpeg_bytes(), content_type="image/jpeg"),
         SimpleUploadedFile("b.png", png_bytes(), content_type="image/png"),
@@ -232,42 +227,40 @@ def test_it_refuses_two_files_in_one_upload(client: APIClient, media_root: Path)
 
     assert response.status_code == 400, response.content
     assert response.json() == {"file": ["Send exactly one file per upload."]}
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_more_files_than_a_request_may_carry(
-    client: APIClient, media_root: Path
-) -> None:
+def test_it_refuses_more_files_than_a_request_may_carry(client: APIClient) -> None:
     files = [SimpleUploadedFile(f"{n}.jpg", jpeg_bytes(32, 32)) for n in range(6)]
     response = client.post(URL, {"file": files}, format="multipart")
 
     assert response.status_code == 400, response.content
     assert response.json() == {"file": ["Send exactly one file."]}
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_text_in_place_of_the_file(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_text_in_place_of_the_file(client: APIClient) -> None:
     response = client.post(URL, {"file": "photo.jpg"}, format="multipart")
 
     assert response.status_code == 400, response.content
     assert "not a file" in response.json()["file"][0]
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_json_body(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_a_json_body(client: APIClient) -> None:
     response = client.post(URL, {"file": "photo.jpg"}, format="json")
 
     assert response.status_code == 415, response.content
     assert "application/json" in response.json()["detail"]
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_title_over_200_characters(client: APIClient, media_root: Path) -> None:
+def test_it_refuses_a_title_over_200_characters(client: APIClient) -> None:
     response = upload(client, jpeg_bytes(), title="x" * 201)
 
     assert response.status_code == 400, response.content
     assert "200 characters" in response.json()["title"][0]
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 def test_it_accepts_a_title_of_exactly_200_characters(client: APIClient) -> None:
@@ -280,9 +273,7 @@ def test_it_accepts_a_title_of_exactly_200_characters(client: APIClient) -> None
 # --- Refused: too large (413) -----------------------------------------------------------------
 
 
-def test_it_refuses_a_file_over_the_upload_limit(
-    client: APIClient, media_root: Path, settings: Any
-) -> None:
+def test_it_refuses_a_file_over_the_upload_limit(client: APIClient, settings: Any) -> None:
     data = jpeg_bytes(640, 480)
     settings.PIXTIER_MAX_UPLOAD_BYTES = len(data) - 1
 
@@ -292,12 +283,10 @@ def test_it_refuses_a_file_over_the_upload_limit(
     assert response.json() == {
         "detail": f"The file is {len(data)} bytes; the limit is {len(data) - 1} bytes."
     }
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_request_far_over_the_upload_limit(
-    client: APIClient, media_root: Path, settings: Any
-) -> None:
+def test_it_refuses_a_request_far_over_the_upload_limit(client: APIClient, settings: Any) -> None:
     settings.PIXTIER_MAX_UPLOAD_BYTES = 1000
     data = jpeg_bytes(3000, 2000)
     assert len(data) > 1000 + 64 * 1024  # more than any multipart framing
@@ -308,7 +297,7 @@ def test_it_refuses_a_request_far_over_the_upload_limit(
     detail = response.json()["detail"]
     assert detail.startswith("The request is ")
     assert detail.endswith("the upload limit is 1000 bytes.")
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 def test_it_accepts_a_file_of_exactly_the_upload_limit(client: APIClient, settings: Any) -> None:
@@ -324,7 +313,7 @@ def test_it_accepts_a_file_of_exactly_the_upload_limit(client: APIClient, settin
 @pytest.mark.parametrize(
     "data", [png_claiming(20_000, 20_000), jpeg_claiming(20_000, 20_000)], ids=["png", "jpeg"]
 )
-def test_it_refuses_a_pixel_bomb(client: APIClient, media_root: Path, data: bytes) -> None:
+def test_it_refuses_a_pixel_bomb(client: APIClient, data: bytes) -> None:
     # A few hundred bytes claiming 400 megapixels. Had it been decoded, the missing pixel
     # data would have made it a 400; the 413 shows the header alone refused it.
     assert len(data) < 1000
@@ -335,12 +324,10 @@ def test_it_refuses_a_pixel_bomb(client: APIClient, media_root: Path, data: byte
     assert response.json() == {
         "detail": "The image is 20000x20000 = 400.0 megapixels; the limit is 50 megapixels."
     }
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
-def test_it_refuses_a_real_image_over_the_pixel_limit(
-    client: APIClient, media_root: Path, settings: Any
-) -> None:
+def test_it_refuses_a_real_image_over_the_pixel_limit(client: APIClient, settings: Any) -> None:
     settings.PIXTIER_MAX_PIXELS = 1_000_000
 
     response = upload(client, jpeg_bytes(1250, 1000))
@@ -349,7 +336,7 @@ def test_it_refuses_a_real_image_over_the_pixel_limit(
     assert response.json() == {
         "detail": "The image is 1250x1000 = 1.2 megapixels; the limit is 1 megapixels."
     }
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 def test_it_accepts_an_image_of_exactly_the_pixel_limit(client: APIClient, settings: Any) -> None:
@@ -363,20 +350,18 @@ def test_it_accepts_an_image_of_exactly_the_pixel_limit(client: APIClient, setti
 @pytest.mark.parametrize(
     "data", [png_claiming(30_000, 10), jpeg_claiming(10, 30_000)], ids=["png", "jpeg"]
 )
-def test_it_refuses_an_image_over_the_maximum_dimension(
-    client: APIClient, media_root: Path, data: bytes
-) -> None:
+def test_it_refuses_an_image_over_the_maximum_dimension(client: APIClient, data: bytes) -> None:
     response = upload(client, data)
 
     assert response.status_code == 413, response.content
     detail = response.json()["detail"]
     assert detail.endswith("pixels; no side may exceed 20000 pixels.")
     assert "30000" in detail
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 def test_it_refuses_a_real_image_over_a_configured_maximum_dimension(
-    client: APIClient, media_root: Path, settings: Any
+    client: APIClient, settings: Any
 ) -> None:
     settings.PIXTIER_MAX_DIMENSION = 500
 
@@ -386,7 +371,7 @@ def test_it_refuses_a_real_image_over_a_configured_maximum_dimension(
     assert response.json() == {
         "detail": "The image is 100x501 pixels; no side may exceed 500 pixels."
     }
-    assert_nothing_stored(media_root)
+    assert_nothing_stored()
 
 
 # --- Accepted --------------------------------------------------------------------------------
@@ -401,7 +386,6 @@ def test_it_refuses_a_real_image_over_a_configured_maximum_dimension(
 )
 def test_it_stores_a_png_or_jpeg_byte_for_byte(
     premium: APIClient,
-    media_root: Path,
     data: bytes,
     name: str,
     content_type: str,
@@ -419,7 +403,7 @@ def test_it_stores_a_png_or_jpeg_byte_for_byte(
     assert original["Content-Type"] == content_type
     assert original.getvalue() == data
     assert Image.objects.count() == 1
-    assert len(stored_files(media_root)) == 1
+    assert len(stored_files()) == 1
 
 
 def test_the_title_defaults_to_the_file_name_without_extension(client: APIClient) -> None:
@@ -446,7 +430,6 @@ def test_a_blank_title_also_defaults_to_the_file_name(client: APIClient) -> None
 )
 def test_the_content_decides_the_type_not_the_name_or_content_type(
     premium: APIClient,
-    media_root: Path,
     data: bytes,
     name: str,
     claimed_type: str,
@@ -460,7 +443,7 @@ def test_the_content_decides_the_type_not_the_name_or_content_type(
     original = premium.get(body["original"])
     assert original["Content-Type"] == actual_type
     assert original.getvalue() == data
-    [stored] = stored_files(media_root)
+    [stored] = stored_files()
     assert stored.endswith(".png" if actual_type == "image/png" else ".jpg")
 
 
@@ -482,9 +465,7 @@ JPEG_VARIANTS = [
 
 
 @pytest.mark.parametrize("data", JPEG_VARIANTS)
-def test_it_accepts_the_jpegs_cameras_and_phones_write(
-    client: APIClient, media_root: Path, data: bytes
-) -> None:
+def test_it_accepts_the_jpegs_cameras_and_phones_write(client: APIClient, data: bytes) -> None:
     assert PILImage.open(io.BytesIO(data)).size == (320, 240)  # a JPEG to any other reader
 
     response = upload(client, data)

@@ -590,3 +590,34 @@ def test_a_thumbnail_link_stops_serving_when_its_height_leaves_the_tier(
     response = anonymous.get(link["url"])
     assert response.status_code in (403, 404, 410)
     assert_no_image(response, response.status_code)
+
+
+def test_a_link_dies_when_its_owner_is_deactivated(
+    enterprise_user: User, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = new_link(owner, image)
+    enterprise_user.is_active = False
+    enterprise_user.save()
+
+    response = anonymous.get(link["url"])
+
+    assert response.status_code == 410
+    assert "closed" in response.json()["detail"]
+
+
+def test_links_made_on_an_earlier_tier_can_still_be_revoked_for_good(
+    enterprise_user: User,
+    tier: Callable[[str], Any],
+    owner: APIClient,
+    anonymous: APIClient,
+    image: dict[str, Any],
+) -> None:
+    link = new_link(owner, image, expires_in=30000)
+    enterprise_user.tier = tier("Premium")
+    enterprise_user.save()
+
+    assert owner.delete(link["api_url"]).status_code == 204
+
+    enterprise_user.tier = tier("Enterprise")
+    enterprise_user.save()
+    assert anonymous.get(link["url"]).status_code == 410

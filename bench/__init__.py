@@ -1,0 +1,1 @@
+"""`make bench`: Pixtier measured side by side with baselines; writes BENCHMARKS.md."""

@@ -1,0 +1,12 @@
+"""Periodic work for links (queued by Celery beat)."""
+
+from celery import shared_task
+
+from pixtier.images.tasks import RETRYING
+from pixtier.links import services
+
+
+@shared_task(**RETRYING)
+def purge_expired_links() -> int:
+    """Delete link records past their expiry; idempotent (expiry is checked per request)."""
+    return services.expiring_links_purge()

@@ -1,0 +1,168 @@
+"""The Celery tasks and the dispatch that queues them. Here they run eagerly, in this
+process; tests/integration/ runs them on a real worker with the real broker."""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from config.celery import app as celery_app
+from pixtier.accounts.models import ThumbnailSize, Tier, User
+from pixtier.images import tasks
+from pixtier.images.models import Image, Thumbnail
+from pixtier.links import tasks as link_tasks
+from pixtier.links.models import ExpiringLink
+from tests.conftest import stored_files
+
+ALL_TASKS = [
+    tasks.generate_thumbnails,
+    tasks.backfill_tier,
+    tasks.prune_thumbnails,
+    link_tasks.purge_expired_links,
+]
+
+
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    """Celery mode, with .delay() running the task here at once instead of on a worker."""
+    settings.PIXTIER_BACKGROUND = "celery"
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", True)
+
+
+def ready(image_id: str) -> list[int]:
+    rows = Thumbnail.objects.filter(image_id=image_id, state=Thumbnail.State.READY)
+    return sorted(rows.values_list("height", flat=True))
+
+
+def test_the_worker_knows_every_task_beat_schedules() -> None:
+    celery_app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in celery_app.tasks
+    assert {task.name for task in ALL_TASKS} <= set(celery_app.tasks)
+
+
+@pytest.mark.parametrize("task", ALL_TASKS, ids=lambda task: task.name.rsplit(".", 1)[1])
+def test_tasks_ack_late_and_retry_storage_errors_with_backoff(task: Any) -> None:
+    assert task.acks_late
+    assert {OSError, BotoCoreError, ClientError} <= set(task.autoretry_for)
+    assert task.retry_backoff
+    assert task.max_retries
+
+
+def test_an_upload_in_celery_mode_queues_its_thumbnails_on_commit(
+    eager: None,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        image = uploaded(enterprise_user)
+    assert ready(image["id"]) == []  # nothing before the row commits
+
+    for callback in queued:
+        callback()
+
+    assert ready(image["id"]) == [200, 400]
+
+
+def test_a_height_added_in_celery_mode_is_backfilled_by_the_task(
+    eager: None,
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    tier: Callable[[str], Tier],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    image = uploaded(basic_user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ThumbnailSize.objects.create(tier=tier("Basic"), height=300)
+
+    assert ready(image["id"]) == [200, 300]
+
+
+def test_the_thumbnails_task_is_idempotent(
+    enterprise_user: User, uploaded: Callable[..., dict[str, Any]]
+) -> None:
+    image = uploaded(enterprise_user)
+
+    first = tasks.generate_thumbnails.apply(args=[image["id"]]).get()
+    files = stored_files()
+    again = tasks.generate_thumbnails.apply(args=[image["id"]]).get()
+
+    assert (first, again) == ([200, 400], [])
+    assert ready(image["id"]) == [200, 400]
+    assert stored_files() == files
+
+
+@pytest.mark.django_db
+def test_the_thumbnails_task_for_a_deleted_image_does_nothing() -> None:
+    assert tasks.generate_thumbnails.apply(args=[str(uuid.uuid4())]).get() == []
+
+
+def test_the_thumbnails_task_looks_again_while_another_process_holds_a_claim(
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Eagerly the retries come at once (and run out); on a worker each waits until the
+    claim could be stale, so a dead holder's claim is taken over (tests/integration)."""
+    image = uploaded(enterprise_user)
+    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+
+    with caplog.at_level(logging.WARNING, logger="pixtier.images.tasks"):
+        result = tasks.generate_thumbnails.apply(args=[image["id"]])
+
+    assert result.get() == []  # the last attempt made nothing new
+    assert ready(image["id"]) == [400]  # the first attempt made what was free
+    assert "still claimed elsewhere" in caplog.text
+
+
+def test_the_periodic_tasks_purge_links_and_prune_thumbnails(
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    tier: Callable[[str], Tier],
+) -> None:
+    image = uploaded(enterprise_user)
+    tasks.generate_thumbnails.apply(args=[image["id"]]).get()
+    now = timezone.now()
+    ExpiringLink.objects.create(
+        image_id=image["id"], expires_in=300, created_at=now, expires_at=now - timedelta(1)
+    )
+    ThumbnailSize.objects.get(tier=tier("Enterprise"), height=400).delete()
+
+    assert link_tasks.purge_expired_links.apply().get() == 1
+    assert tasks.prune_thumbnails.apply().get() == 1
+    assert link_tasks.purge_expired_links.apply().get() == 0
+    assert tasks.prune_thumbnails.apply().get() == 0
+    assert not ExpiringLink.objects.exists()
+    assert ready(image["id"]) == [200]
+
+
+def test_an_upload_still_succeeds_when_the_broker_is_down(
+    settings: Any,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "celery"
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    # No broker is stopped here; this stands in for kombu failing to publish.
+    monkeypatch.setattr(tasks.generate_thumbnails, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        image = uploaded(enterprise_user)  # asserts the 201
+
+    assert Image.objects.filter(pk=image["id"]).exists()
+    assert "could not queue pixtier.images.tasks.generate_thumbnails" in caplog.text
