@@ -32,7 +32,7 @@ test: $(STAMP)
 # The same suite on PostgreSQL (the database CI and production use).
 test-postgres: $(STAMP)
 	DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} \
-	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-0000} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-and-django-checks-0000} \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The same suite on the scale-out services, integration tests included (real gunicorn and
@@ -46,7 +46,7 @@ test-services: $(STAMP)
 	S3_BUCKET=$${S3_BUCKET:-pixtier} \
 	S3_ACCESS_KEY_ID=$${S3_ACCESS_KEY_ID:-pixtier} \
 	S3_SECRET_ACCESS_KEY=$${S3_SECRET_ACCESS_KEY:-pixtier-secret} \
-	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-0000} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-and-django-checks-0000} \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

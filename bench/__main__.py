@@ -27,6 +27,7 @@ from tests.integration.procs import free_port, process
 POSTGRES = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "pixtier_bench"
 SERVICE_TIMEOUT = 420  # seconds for parts 2-4 together
+THROTTLES = ("UPLOADS", "LINK_CREATION", "DOWNLOADS", "LINK_DOWNLOADS", "TOKEN")
 
 
 @contextmanager
@@ -75,6 +76,8 @@ def services(scratch: Path, jpeg: Path) -> dict[str, Any]:
             "PIXTIER_VAR_DIR": str(scratch / "var"),
             "BACKGROUND_MODE": "thread",
             "LOG_LEVEL": "WARNING",
+            # One load generator on one address would hit every rate limit at once.
+            **{f"THROTTLE_{scope}": "off" for scope in THROTTLES},
         }
         subprocess.run(
             [sys.executable, "-m", "bench.service", str(scratch), str(jpeg), str(out)],

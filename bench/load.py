@@ -2,12 +2,14 @@
 bounded Python load generator. Loopback only; every run is bounded in time and count."""
 
 import http.client
+import os
 import re
 import shutil
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.common import median, percentile
@@ -138,15 +140,46 @@ def run(
     return generate(url, headers or {}, seconds, connections)
 
 
+def server_cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) used so far by these processes and their children."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(entry.name) in pids or int(fields[1]) in pids:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def interleaved(
-    targets: dict[str, tuple[str, dict[str, str]]], *, rounds: int = 3, seconds: float = 3
+    targets: dict[str, tuple[str, dict[str, str]]],
+    *,
+    rounds: int = 3,
+    seconds: float = 3,
+    server_pids: list[int] | None = None,
 ) -> dict[str, dict[str, float | int | str]]:
     """Each target (name -> url, headers) loaded ``rounds`` times in turn, so load from
-    elsewhere on the machine lands on all of them alike; medians over the rounds."""
+    elsewhere on the machine lands on all of them alike; medians over the rounds. With
+    ``server_pids``, also the servers' CPU time per request: unlike latency, it hardly
+    moves when other processes compete for the cores."""
     runs: dict[str, list[Load]] = {name: [] for name in targets}
+    cpu: dict[str, float] = dict.fromkeys(targets, 0.0)
     for round_ in range(rounds):
         for name, (url, headers) in targets.items():
-            runs[name].append(run(url, headers=headers, seconds=seconds, warm_up=round_ == 0))
+            if round_ == 0:
+                run(url, headers=headers, seconds=1, warm_up=False)
+            before = server_cpu_seconds(server_pids or [])
+            runs[name].append(run(url, headers=headers, seconds=seconds, warm_up=False))
+            # Requests wrk left in the listen backlog are still served for a moment after
+            # it exits: let them finish (and count) before the next target starts.
+            time.sleep(0.25)
+            cpu[name] += server_cpu_seconds(server_pids or []) - before
+    time.sleep(0.75)  # the same, before anyone counts queries or empties the cache
     return {
         name: {
             "rps": median([r.rps for r in done]),
@@ -156,6 +189,9 @@ def interleaved(
             "errors": sum(r.errors for r in done),
             "rounds": rounds,
             "tool": done[0].tool,
+            "server_cpu_ms": cpu[name] * 1000 / max(1, sum(r.requests for r in done))
+            if server_pids
+            else float("nan"),
         }
         for name, done in runs.items()
     }

@@ -16,12 +16,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import django
+import pyvips
 
 django.setup()
 
@@ -51,12 +53,34 @@ from pixtier.links.selectors import (  # noqa: E402
 )
 from pixtier.links.services import expiring_link_create  # noqa: E402
 from pixtier.links.signing import link_token  # noqa: E402
-from tests.integration.procs import free_port, gunicorn, process, wait_http  # noqa: E402
+from tests.integration.procs import free_port, process, wait_http  # noqa: E402
 
 SIZES = {"10": 10, "10 000": 10_000, "100 000": 100_000}
-ROUNDS = 3  # interleaved load rounds per target
-ROUND_SECONDS = 3
+WORKERS = 2
+ROUNDS = 7  # interleaved load rounds per target
+ROUND_SECONDS = 1.5
 UPLOADS = 12
+
+
+# --- Servers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pids: list[int]  # masters: their workers' CPU is counted too
+
+
+@contextmanager
+def gunicorn(*, env: dict[str, str], log: Path, port: int | None = None) -> Iterator[Server]:
+    """Pixtier under gunicorn (2 sync workers, no access log) on loopback."""
+    port = port or free_port()
+    args = [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi:application"]
+    args += [f"--bind=127.0.0.1:{port}", f"--workers={WORKERS}"]
+    with process(args, env=env, log=log) as proc:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/api/v1/schema/")
+        yield Server(url, [proc.pid])
 
 
 # --- Data ---------------------------------------------------------------------------------
@@ -145,12 +169,13 @@ def _statement(statements: list[str], table: str) -> str:
 
 
 def _measured(
-    base: str, targets: dict[str, tuple[str, dict[str, str]]], counted: dict[str, dict]
+    server: "Server", targets: dict[str, tuple[str, dict[str, str]]], counted: dict[str, dict]
 ) -> dict[str, Any]:
     loaded = load.interleaved(
-        {name: (base + path, headers) for name, (path, headers) in targets.items()},
+        {name: (server.url + path, headers) for name, (path, headers) in targets.items()},
         rounds=ROUNDS,
         seconds=ROUND_SECONDS,
+        server_pids=server.pids,
     )
     return {
         name: {
@@ -164,7 +189,7 @@ def _measured(
 # --- Part 2: the API ----------------------------------------------------------------------
 
 
-def part_api(base: str, users: dict[str, User]) -> dict[str, Any]:
+def part_api(server: Server, users: dict[str, User]) -> dict[str, Any]:
     path = "/api/v1/images/?page_size=20"
     targets: dict[str, tuple[str, dict[str, str]]] = {}
     counted: dict[str, dict[str, Any]] = {}
@@ -194,7 +219,7 @@ def part_api(base: str, users: dict[str, User]) -> dict[str, Any]:
     with CaptureQueriesContext(connection) as captured:
         expiring_link_for_download(link_id=link.pk)
     explains["link lookup (20 000 links)"] = explain(captured.captured_queries[0]["sql"])
-    return {"rows": _measured(base, targets, counted), "explain": explains}
+    return {"rows": _measured(server, targets, counted), "explain": explains}
 
 
 # --- Part 3: media ------------------------------------------------------------------------
@@ -252,7 +277,7 @@ http {{
 
 
 @contextmanager
-def nginx(*, port: int, upstream: str, static_root: Path, workdir: Path) -> Iterator[str]:
+def nginx(*, port: int, upstream: str, static_root: Path, workdir: Path) -> Iterator[Server]:
     """deploy/nginx.conf (addresses and paths swapped for the bench's) on loopback."""
     site = (REPO / "deploy" / "nginx.conf").read_text()
     for deployed, here in {
@@ -271,10 +296,10 @@ def nginx(*, port: int, upstream: str, static_root: Path, workdir: Path) -> Iter
     main.write_text(NGINX_MAIN.format(user=user, dir=workdir))
     args = [NGINX, "-p", str(workdir), "-c", str(main), "-e", str(workdir / "error.log")]
     subprocess.run([*args, "-t"], capture_output=True, check=True, timeout=30)
-    with process(args, env={}, log=workdir / "nginx.out"):
+    with process(args, env={}, log=workdir / "nginx.out") as proc:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/static/")
-        yield url
+        yield Server(url, [proc.pid])
 
 
 def link_queries(media: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -289,18 +314,23 @@ def link_queries(media: dict[str, Any]) -> dict[str, dict[str, Any]]:
         expiring_links_forget(link_ids=[link_id])
         with CaptureQueriesContext(connection) as captured:
             assert APIClient().get(path).status_code == 200
-        found[name] = {**counted, "queries_link_cold": len(captured)}
+        found[name] = {
+            **counted,
+            "queries_link_cold": len(captured),
+            "sql_link_cold": [q["sql"] for q in captured.captured_queries],
+        }
     return found
 
 
-def part_delivery_django(base: str, media: dict[str, Any]) -> dict[str, Any]:
+def part_delivery_django(server: Server, media: dict[str, Any]) -> dict[str, Any]:
     owner = bearer(media["user"])
     counted = {
         "owner thumbnail, Django streaming": queries(media["owner_path"], owner),
         "expiring link, Django streaming": queries(media["link_path"]),
     }
+    links = link_queries(media)
     rows = _measured(
-        base,
+        server,
         {
             "owner thumbnail, Django streaming": (media["owner_path"], owner),
             "expiring link, Django streaming": (media["link_path"], {}),
@@ -309,7 +339,7 @@ def part_delivery_django(base: str, media: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "rows": rows,
-        "links": link_queries(media),
+        "links": links,
         "link_sql": counted["expiring link, Django streaming"]["sql"],
     }
 
@@ -324,15 +354,15 @@ def part_delivery_nginx(
     upstream_port = free_port()
     accel_env = {**env, "DELIVERY_MODE": "x-accel"}
     with (
-        gunicorn(env=accel_env, log=scratch / "gunicorn-accel.log", workers=2, port=upstream_port),
+        gunicorn(env=accel_env, log=scratch / "gunicorn-accel.log", port=upstream_port) as upstream,
         nginx(
             port=free_port(),
             upstream=f"127.0.0.1:{upstream_port}",
             static_root=static,
             workdir=scratch / "nginx",
-        ) as url,
+        ) as front,
     ):
-        check = http.client.HTTPConnection("127.0.0.1", urlsplit(url).port, timeout=10)
+        check = http.client.HTTPConnection("127.0.0.1", urlsplit(front.url).port, timeout=10)
         check.request("GET", media["owner_path"], headers=owner)
         answer = check.getresponse()
         body = answer.read()
@@ -340,7 +370,7 @@ def part_delivery_nginx(
         if answer.status != 200 or len(body) != media["bytes"]:
             raise RuntimeError(f"X-Accel path answered {answer.status} with {len(body)} bytes")
         rows = _measured(
-            url,
+            Server(front.url, front.pids + upstream.pids),
             {
                 "owner thumbnail, X-Accel-Redirect": (media["owner_path"], owner),
                 "expiring link, X-Accel-Redirect": (media["link_path"], {}),
@@ -394,13 +424,15 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"p50_ms": median(values), "p99_ms": percentile(values, 0.99), "n": len(values)}
 
 
-def _timed(run: Any, count: int = 5) -> float:
+def _timed(run: Any, count: int = 7) -> float:
+    """Median CPU time of ``run`` in ms (all threads: libvips runs a pool), which other
+    processes on the machine hardly disturb."""
     run()
     times = []
     for _ in range(count):
-        started = time.perf_counter()
+        started = time.process_time()
         run()
-        times.append((time.perf_counter() - started) * 1000)
+        times.append((time.process_time() - started) * 1000)
     return median(times)
 
 
@@ -433,6 +465,9 @@ def part_upload(base: str, jpeg: bytes) -> dict[str, Any]:
         "store": _summary(store),
         "breakdown_ms": {
             "inspect (validation)": _timed(lambda: processing.inspect(jpeg, **limits)),
+            "1/8-scale decode (would miss damaged data)": _timed(
+                lambda: pyvips.Image.jpegload_buffer(jpeg, shrink=8, access="sequential").avg()
+            ),
             "sha256": _timed(lambda: hashlib.sha256(jpeg).hexdigest()),
             "make_thumbnails": _timed(
                 lambda: processing.make_thumbnails(jpeg, info=info, heights=[200, 400])
@@ -453,12 +488,15 @@ def main(scratch: Path, jpeg_path: Path, out: Path) -> None:
     jpeg = jpeg_path.read_bytes()
     media = media_fixture(jpeg)
     env = {key: os.environ[key] for key in os.environ if key not in ("DELIVERY_MODE",)}
-    results: dict[str, Any] = {"load_tool": "wrk" if load.WRK else "python"}
-    with gunicorn(env=env, log=scratch / "gunicorn.log", workers=2) as base:
-        results["api"] = part_api(base, users)
+    results: dict[str, Any] = {
+        "load_tool": "wrk" if load.WRK else "python",
+        "load": {"rounds": ROUNDS, "seconds": ROUND_SECONDS},
+    }
+    with gunicorn(env=env, log=scratch / "gunicorn.log") as server:
+        results["api"] = part_api(server, users)
         print("  API measured", flush=True)
-        results["delivery"] = part_delivery_django(base, media)
-        results["upload"] = part_upload(base, jpeg)
+        results["delivery"] = part_delivery_django(server, media)
+        results["upload"] = part_upload(server.url, jpeg)
         print("  uploads measured", flush=True)
     if getattr(settings, "PIXTIER_DELIVERY", None) is not None:
         results["delivery"]["rows"].update(part_delivery_nginx(env, scratch, media))

@@ -1,6 +1,7 @@
 """Typed readers for environment variables that fail fast on malformed values."""
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +57,19 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+_RATE = re.compile(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)")
+_OFF = {"off", "none", "0"}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate such as ``30/min``; ``off`` (or ``none``) for no limit."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in _OFF:
+        return None
+    if not _RATE.fullmatch(raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate like 30/min (per s, min, hour or day) or off, got {raw!r}"
+        )
+    return raw

@@ -15,7 +15,15 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_required, env_str
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_rate,
+    env_required,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PIXTIER_VAR_DIR", str(BASE_DIR / "var")))
@@ -27,6 +35,13 @@ DEBUG = env_bool("DEBUG", EMBEDDED)
 def _secret_key() -> str:
     key = os.environ.get("SECRET_KEY", "")
     if key:
+        # Django's own bar (check --deploy, security.W009), enforced where it matters: a
+        # guessable key forges sessions, JWTs and expiring links.
+        if not DEBUG and (len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure-")):
+            raise ImproperlyConfigured(
+                "SECRET_KEY is too weak for DEBUG off: give at least 50 random characters, "
+                "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            )
         return key
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
@@ -49,6 +64,24 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 if env_bool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# HTTPS=1: clients reach Pixtier over https only (TLS at the proxy, with BEHIND_PROXY=1, or
+# at gunicorn). Plain http is redirected, cookies travel over https only, and HSTS tells
+# browsers to insist on https (for HSTS_SECONDS; preloading is an explicit opt-in).
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+# Health probes and the metrics scraper call the containers over plain http from inside.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
+# What `manage.py check --deploy` may leave unsaid, and why:
+SILENCED_SYSTEM_CHECKS = [
+    # security.W021 (SECURE_HSTS_PRELOAD off): preloading puts the domain into browsers'
+    # built-in lists for months and cannot be taken back quickly; the operator opts in
+    # with HSTS_PRELOAD=1 once every subdomain serves https.
+    "security.W021",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -77,6 +110,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "pixtier.common.errors.ServiceUnavailableMiddleware",  # outages: 503 JSON, not 500
     "django_prometheus.middleware.PrometheusAfterMiddleware",  # last
 ]
 
@@ -221,6 +255,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+# kombu waits forever by default: a Redis that stops answering without closing the
+# connection would hang every upload's queueing until gunicorn kills the worker. The
+# read timeout stays above the workers' 1 s BRPOP poll.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 3}
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -245,7 +283,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "pixtier.common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "pixtier.common.errors.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "pixtier.common.parsers.JSONParser",
@@ -256,6 +294,21 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # How many proxies in front append to X-Forwarded-For: the client address for the
+    # per-IP rate limits is the one the outermost of ours saw. 0 reads REMOTE_ADDR alone;
+    # DRF's default (None) would trust the whole header, which any client can forge.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 1 if env_bool("BEHIND_PROXY", False) else 0),
+}
+
+# Rate limits (pixtier.common.throttles): "<n>/<s|min|hour|day>", or "off". Uploads, link
+# creation and owner downloads count per user; public link downloads and token requests
+# per client IP. Counted in the default cache, so shared by every process with Redis.
+PIXTIER_THROTTLE_RATES = {
+    "uploads": env_rate("THROTTLE_UPLOADS", "30/min"),
+    "link_creation": env_rate("THROTTLE_LINK_CREATION", "60/min"),
+    "downloads": env_rate("THROTTLE_DOWNLOADS", "1200/min"),
+    "link_downloads": env_rate("THROTTLE_LINK_DOWNLOADS", "600/min"),
+    "token": env_rate("THROTTLE_TOKEN", "10/min"),
 }
 
 SIMPLE_JWT = {
@@ -270,6 +323,9 @@ SPECTACULAR_SETTINGS = {
     "according to your account tier.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs are public and the same for everyone: they read no
+    # credentials, so a stale bearer token cannot turn them into a 401.
+    "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     # Swagger UI's files come from the drf-spectacular-sidecar package, not a CDN, so the

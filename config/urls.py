@@ -6,9 +6,8 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from pixtier.accounts.api import MeApi, TierListApi
+from pixtier.accounts.api import MeApi, TierListApi, TokenObtainApi, TokenRefreshApi
 from pixtier.common.errors import page_not_found
 from pixtier.common.health import healthz, readyz
 from pixtier.common.root import ApiRootApi
@@ -38,8 +37,8 @@ api: list[URLPattern | URLResolver] = [
         name="expiring-link-detail",
     ),
     path("shared/<str:token>/", ExpiringLinkDownloadApi.as_view(), name="expiring-link-download"),
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
-    path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/", TokenObtainApi.as_view(), name="token-obtain"),
+    path("auth/token/refresh/", TokenRefreshApi.as_view(), name="token-refresh"),
     path("auth/", include("rest_framework.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # No OPTIONS metadata for the HTML docs page (its renderer cannot describe itself).

@@ -23,6 +23,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
+import pixtier.common.cache
+import pixtier.images.tasks
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 
 S3 = django_settings.STORAGE_BACKEND == "s3"
@@ -60,6 +62,25 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
     return root
+
+
+@pytest.fixture(autouse=True)
+def rate_limits(settings: Any) -> dict[str, str | None]:
+    """Rate limits stay on, counted as in production, but too high to trip; a test of
+    them sets its own (``settings.PIXTIER_THROTTLE_RATES``). The cache, where they count,
+    is emptied per test (``media_root``)."""
+    settings.PIXTIER_THROTTLE_RATES = dict.fromkeys(settings.PIXTIER_THROTTLE_RATES, "100000/min")
+    rates: dict[str, str | None] = settings.PIXTIER_THROTTLE_RATES
+    return rates
+
+
+@pytest.fixture(autouse=True)
+def _services_answer_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a failure this process skips the cache and the broker for a few seconds
+    (pixtier.common.cache, pixtier.images.tasks); a test that took one down does not leave
+    the next without it."""
+    monkeypatch.setattr(pixtier.common.cache, "_skip_until", 0.0)
+    monkeypatch.setattr(pixtier.images.tasks, "_broker_down_until", 0.0)
 
 
 @pytest.fixture(autouse=True)

@@ -319,3 +319,12 @@ def test_the_browsable_api_offers_the_login_to_an_anonymous_visitor(db: None) ->
 
     assert response.status_code == 401
     assert LOGIN in response.content.decode()
+
+
+def test_a_password_is_taken_as_typed_spaces_at_its_ends_included(
+    make_user: Any,
+) -> None:
+    make_user("Premium", username="spacey", password=" two spaces  ")
+
+    assert tokens_for("spacey", " two spaces  ").status_code == 200
+    assert tokens_for("spacey", "two spaces").status_code == 401

@@ -1,13 +1,28 @@
-"""The caller's account and the tiers on offer (read-only)."""
+"""The caller's account, the tiers on offer (read-only), and JWT sign-in."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from typing import Any
+
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import (
+    PasswordField,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from pixtier.accounts.models import Tier
 from pixtier.accounts.selectors import Capabilities, tier_capabilities, tier_list
+from pixtier.common.errors import ERROR_SCHEMA
+from pixtier.common.throttles import TokenThrottle
 
 
 class TierSerializer(serializers.Serializer):
@@ -45,7 +60,8 @@ class MeApi(APIView):
             "Me",
             {
                 "username": serializers.CharField(),
-                "email": serializers.EmailField(),
+                # Not an EmailField: an account may have no address (then "").
+                "email": serializers.CharField(allow_blank=True),
                 "tier": TierSerializer(),
             },
         )
@@ -73,3 +89,41 @@ class TierListApi(APIView):
         """Every tier with its thumbnail heights and flags."""
         data = [_tier_data(tier) for tier in tier_list()]
         return Response(TierSerializer(data, many=True).data)
+
+
+class SignInSerializer(TokenObtainPairSerializer):
+    """A username and password."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As typed: simplejwt's would trim spaces off both ends, and a password may begin
+        # or end with one (the login form keeps them).
+        self.fields["password"] = PasswordField(trim_whitespace=False)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenObtainPairSerializer,
+            401: OpenApiResponse(ERROR_SCHEMA, "Wrong username or password, or a closed account."),
+        }
+    )
+)
+class TokenObtainApi(TokenObtainPairView):
+    """A JWT access and refresh token for a username and password. Limited per client
+    address (THROTTLE_TOKEN), so passwords cannot be guessed at speed."""
+
+    serializer_class = SignInSerializer
+    throttle_classes = [TokenThrottle]
+
+
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: TokenRefreshSerializer,
+            401: OpenApiResponse(ERROR_SCHEMA, "The refresh token is not valid (any more)."),
+        }
+    )
+)
+class TokenRefreshApi(TokenRefreshView):
+    """A new access token for a refresh token."""

@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
 from pixtier.accounts.models import Tier, User
+from pixtier.common.cache import cache_forget, cache_get, cache_set
 
 
 @dataclass(frozen=True)
@@ -37,20 +37,21 @@ def tier_capabilities_load(*, tier_id: int) -> Capabilities:
 
 
 def tier_capabilities(*, user: User) -> Capabilities:
-    """The user's current tier, asked at serve time (cached only when configured)."""
+    """The user's current tier, asked at serve time (cached only when configured; read
+    from the database while the cache is unreachable)."""
     timeout = settings.PIXTIER_TIER_CACHE_SECONDS
     if timeout <= 0:
         return tier_capabilities_load(tier_id=user.tier_id)
     key = _cache_key(user.tier_id)
-    capabilities = cache.get(key)
+    capabilities: Capabilities | None = cache_get(key)
     if capabilities is None:
         capabilities = tier_capabilities_load(tier_id=user.tier_id)
-        cache.set(key, capabilities, timeout)
+        cache_set(key, capabilities, timeout)
     return capabilities
 
 
 def tier_capabilities_forget(*, tier_id: int) -> None:
-    cache.delete(_cache_key(tier_id))
+    cache_forget([_cache_key(tier_id)])
 
 
 def tier_list() -> QuerySet[Tier]:

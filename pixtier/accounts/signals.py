@@ -12,8 +12,10 @@ from pixtier.accounts.selectors import tier_capabilities_forget
 
 def _forget(tier_id: int) -> None:
     # Now, and again after commit: a request between the two could re-cache the old tier.
+    # The first raises if the cache is unreachable (the edit then rolls back); the second,
+    # after the commit, can only log.
     tier_capabilities_forget(tier_id=tier_id)
-    transaction.on_commit(lambda: tier_capabilities_forget(tier_id=tier_id))
+    transaction.on_commit(lambda: tier_capabilities_forget(tier_id=tier_id), robust=True)
 
 
 @receiver([post_save, post_delete], sender=Tier)

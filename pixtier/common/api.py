@@ -23,6 +23,25 @@ class NewestFirstPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 100
     invalid_cursor_message = "This cursor is not valid; follow the next and previous links."
+    page_size_query_description = "Results per page, 1 or more; above 100 counts as 100."
+
+    def get_page_size(self, request: Request) -> int:
+        """``page_size`` if given: a whole number of at least 1 (else 400), capped at 100."""
+        raw = request.query_params.get(self.page_size_query_param or "")
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and int(raw) >= 1):
+            raise exceptions.ValidationError(
+                {"page_size": [f"Send a whole number of 1 or more (at most {self.max_page_size})."]}
+            )
+        return min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
 
     def decode_cursor(self, request: Request) -> Any:
         try:

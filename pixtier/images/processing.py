@@ -115,6 +115,20 @@ def _sniff(data: bytes) -> str | None:
     return name.removeprefix("VipsForeignLoad").removesuffix("Buffer").lower()
 
 
+# Signatures of formats libvips has no loader for here, as a user would call them.
+_SIGNATURES = {
+    b"BM": "a BMP image",
+    b"PK\x03\x04": "a ZIP archive",
+    b"\x00\x00\x01\x00": "an ICO icon",
+    b"\x00\x00\x00\x0cjP  \r\n\x87\n": "a JPEG 2000 image",
+    b"\xff\x4f\xff\x51": "a JPEG 2000 image",
+    b"8BPS": "a Photoshop document",
+}
+_BINARY = "binary data that is not an image format we recognise"
+# Control characters other than tab, line feed, form feed and carriage return: not text.
+_CONTROL = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
+
+
 def _describe_unknown(data: bytes) -> str:
     head = data[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
@@ -123,14 +137,16 @@ def _describe_unknown(data: bytes) -> str:
         return "a PDF document"
     if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
         return "an SVG image"
-    if data.startswith(b"BM"):
-        return "a BMP image"
-    if data.startswith(b"PK\x03\x04"):
-        return "a ZIP archive"
+    for signature, name in _SIGNATURES.items():
+        if data.startswith(signature):
+            return name
+    sample = data[:4096]
     try:
-        data[:4096].decode("utf-8")
+        sample.decode("utf-8")
     except UnicodeDecodeError:
-        return "binary data that is not an image format we recognise"
+        return _BINARY
+    if any(byte in _CONTROL for byte in sample):
+        return _BINARY
     return "text, not an image"
 
 

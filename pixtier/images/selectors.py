@@ -3,12 +3,12 @@
 import uuid
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
 from pixtier.accounts.models import User
 from pixtier.accounts.selectors import tier_capabilities_load
+from pixtier.common.cache import cache_forget, cache_get, cache_set
 from pixtier.delivery import StoredFile
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
@@ -16,8 +16,12 @@ from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
 EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
 
 
+# What an image's representation shows (not its storage key or checksum).
+_LISTED_FIELDS = ("id", "owner", "title", "width", "height", "content_type", "size", "uploaded_at")
+
+
 def image_list(*, owner: User) -> QuerySet[Image]:
-    return Image.objects.filter(owner=owner).order_by("-uploaded_at", "-id")
+    return Image.objects.filter(owner=owner).only(*_LISTED_FIELDS).order_by("-uploaded_at", "-id")
 
 
 def image_get(*, owner: User, image_id: uuid.UUID) -> Image:
@@ -51,19 +55,19 @@ def thumbnail_ready(*, image_id: uuid.UUID, height: int) -> Thumbnail | None:
     timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
     key = _thumbnail_key(image_id, height)
     if timeout > 0:
-        cached: Thumbnail | None = cache.get(key)
+        cached: Thumbnail | None = cache_get(key)
         if cached is not None:
             return cached
     thumb = Thumbnail.objects.filter(
         image_id=image_id, height=height, state=Thumbnail.State.READY
     ).first()
     if thumb is not None and timeout > 0:
-        cache.set(key, thumb, timeout)
+        cache_set(key, thumb, timeout)
     return thumb
 
 
 def thumbnail_forget(*, image_id: uuid.UUID, height: int) -> None:
-    cache.delete(_thumbnail_key(image_id, height))
+    cache_forget([_thumbnail_key(image_id, height)])
 
 
 def _filename(image: Image, suffix: str, extension: str) -> str:

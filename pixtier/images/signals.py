@@ -28,5 +28,9 @@ def _thumbnail_deleted(sender: type[Thumbnail], instance: Thumbnail, **kwargs: A
     if instance.state == Thumbnail.State.READY:
         # Now, and again after commit: a request in between could cache the row again.
         image_id, height = instance.image_id, instance.height
+        # The first raises if the cache is unreachable (the deletion then rolls back); the
+        # second, after the commit, can only log.
         thumbnail_forget(image_id=image_id, height=height)
-        transaction.on_commit(lambda: thumbnail_forget(image_id=image_id, height=height))
+        transaction.on_commit(
+            lambda: thumbnail_forget(image_id=image_id, height=height), robust=True
+        )

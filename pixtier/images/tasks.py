@@ -2,6 +2,7 @@
 them (or, without Redis, runs the same services on one in-process thread after commit)."""
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -80,12 +81,24 @@ def _on_worker_thread(job: Callable[..., Any], kwargs: dict[str, Any]) -> None:
         connection.close()
 
 
+# After a failed publish this process leaves the broker alone for a while: each attempt
+# on a broker that hangs costs seconds (the socket timeouts in settings) of the request
+# that queues, and requests make the thumbnails on demand anyway.
+BROKER_RETRY_SECONDS = 10.0
+_broker_down_until = 0.0
+
+
 def _queue(task: Any, *args: Any) -> None:
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        logger.warning("not queued %s%s: the broker is unavailable", task.name, args)
+        return
     try:
         task.delay(*args)
     except Exception:
         # The write is committed and the response must say so; a broker outage costs
         # only the head start (requests make thumbnails on demand).
+        _broker_down_until = time.monotonic() + BROKER_RETRY_SECONDS
         logger.exception("could not queue %s%s", task.name, args)
 
 

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
@@ -28,6 +28,7 @@ from pixtier.common.api import (
     request_user,
 )
 from pixtier.common.errors import ERROR_SCHEMA, Gone, ServiceUnavailable
+from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
 from pixtier.images.services import ThumbnailNotReady, thumbnail_get
@@ -101,6 +102,7 @@ class ExpiringLinkListApi(GenericAPIView):
     name = "Expiring links"
     serializer_class = ExpiringLinkCreateSerializer
     pagination_class = NewestLinksFirstPagination
+    throttle_classes = [LinkCreationThrottle]
 
     def get_queryset(self) -> QuerySet[ExpiringLink]:
         image, _ = _image_with_links(self.request, self.kwargs["image_id"])
@@ -166,6 +168,7 @@ class ExpiringLinkDownloadApi(BinaryApi):
     name = "Shared image"
     authentication_classes = []
     permission_classes = [AllowAny]
+    throttle_classes = [LinkDownloadThrottle]
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
@@ -180,8 +183,10 @@ class ExpiringLinkDownloadApi(BinaryApi):
         responses={
             **BINARY_RESPONSES,
             (206, "image/*"): OpenApiTypes.BINARY,
-            404: ERROR_SCHEMA,
-            410: ERROR_SCHEMA,
+            403: OpenApiResponse(ERROR_SCHEMA, "The owner's tier no longer allows this link."),
+            404: OpenApiResponse(ERROR_SCHEMA, "Not a valid link."),
+            410: OpenApiResponse(ERROR_SCHEMA, "The link expired or was revoked."),
+            416: OpenApiResponse(ERROR_SCHEMA, "The range asked for is outside the file."),
         },
         auth=[],
     )

@@ -4,11 +4,11 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from pixtier.common.cache import cache_forget, cache_get, cache_set
 from pixtier.images.models import Image
 from pixtier.links.models import ExpiringLink
 
@@ -49,24 +49,23 @@ def expiring_link_for_download(*, link_id: uuid.UUID) -> ExpiringLink | None:
     timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
     key = _cache_key(link_id)
     if timeout > 0:
-        cached: ExpiringLink | None = cache.get(key)
+        cached: ExpiringLink | None = cache_get(key)
         if cached is not None:
             return cached
     link = (
         ExpiringLink.objects.select_related("image__owner")
         .only(*_DOWNLOAD_FIELDS)
         .filter(pk=link_id)
+        .order_by("pk")  # not the model's newest-first: that sorts for nothing
         .first()
     )
     if link is not None and timeout > 0:
         left = int((link.expires_at - timezone.now()).total_seconds())
         if left > 0:
-            cache.set(key, link, min(timeout, left))
+            cache_set(key, link, min(timeout, left))
     return link
 
 
 def expiring_links_forget(*, link_ids: Iterable[uuid.UUID]) -> None:
     """Drop cached downloads of these links (see :func:`expiring_link_for_download`)."""
-    keys = [_cache_key(link_id) for link_id in link_ids]
-    if keys:
-        cache.delete_many(keys)
+    cache_forget(_cache_key(link_id) for link_id in link_ids)

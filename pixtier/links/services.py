@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from pixtier.accounts.selectors import Capabilities
@@ -55,8 +56,11 @@ def expiring_link_create(
 
 def expiring_link_revoke(*, link: ExpiringLink) -> None:
     if link.revoked_at is None:
-        link.revoked_at = timezone.now()
-        link.save(update_fields=["revoked_at"])
+        # Atomic with forgetting the cached download (pixtier.links.signals): a revocation
+        # that cannot reach the cache is not made, rather than made but still served.
+        with transaction.atomic():
+            link.revoked_at = timezone.now()
+            link.save(update_fields=["revoked_at"])
 
 
 def expiring_links_purge() -> int:

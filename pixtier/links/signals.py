@@ -22,8 +22,10 @@ def _forget(link_ids: Iterable[Any]) -> None:
     if not ids:
         return
     # Now, and again after commit: a download in between could cache the old row again.
+    # The first raises if the cache is unreachable (the change then rolls back); the
+    # second, after the commit, can only log.
     expiring_links_forget(link_ids=ids)
-    transaction.on_commit(lambda: expiring_links_forget(link_ids=ids))
+    transaction.on_commit(lambda: expiring_links_forget(link_ids=ids), robust=True)
 
 
 def _caching() -> bool:
