@@ -2,7 +2,6 @@
 of gunicorn (X-Accel-Redirect to local files), and the presigned redirect against the
 real S3 server. Django decides, the proxy or the object store sends the bytes."""
 
-import http.client
 import io
 import json
 import os
@@ -13,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.utils.http import http_date
 from PIL import Image as PILImage
-from rest_framework_simplejwt.tokens import AccessToken
 
 from pixtier.accounts.models import Tier, User
 from pixtier.images.models import Image, Thumbnail
 from tests.conftest import jpeg_bytes
+from tests.integration.helpers import Reply, bearer, call
 from tests.integration.procs import REPO, free_port, gunicorn, process, wait_http
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -93,34 +91,6 @@ def nginx(*, site_conf: str, port: int, workdir: Path) -> Iterator[str]:
 
 
 # --- HTTP without a client library that follows redirects on its own ----------------
-
-
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def call(
-    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, body: bytes = b""
-) -> Reply:
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        target = parts.path + (f"?{parts.query}" if parts.query else "")
-        connection.request(method, target, body=body or None, headers=headers or {})
-        answer = connection.getresponse()
-        return Reply(answer.status, answer.headers, answer.read())
-    finally:
-        connection.close()
-
-
-def bearer(user: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
 
 
 def upload(base: str, user: User, data: bytes, **headers: str) -> Reply:
