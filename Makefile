@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-services lint worker beat services-up services-down format migrate seed maintenance clean
+.PHONY: install run test test-postgres test-services lint screenshots worker beat services-up services-down format migrate seed maintenance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test-services: $(STAMP)
 	S3_SECRET_ACCESS_KEY=$${S3_SECRET_ACCESS_KEY:-pixtier-secret} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-long-enough-for-hs256-and-django-checks-0000} \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Rewrite the README's screenshots (docs/screenshots/*.png) from the browser tests; the
+# ordinary test run takes them into a temporary folder and leaves the tree clean.
+screenshots: $(STAMP)
+	PIXTIER_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots PIXTIER_E2E_REQUIRED=1 \
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

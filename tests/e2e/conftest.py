@@ -2,6 +2,8 @@
 
 `make test` skips them where Chromium or Playwright is missing (with the reason);
 CI sets PIXTIER_E2E_REQUIRED=1 so that a missing browser fails instead.
+The README screenshots are written only by `make screenshots` (PIXTIER_SCREENSHOTS_DIR);
+an ordinary run takes them into a temporary folder, so it leaves `git status` clean.
 """
 
 import os
@@ -13,7 +15,6 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("PIXTIER_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -54,11 +55,13 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def screenshot() -> Any:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+def screenshot(tmp_path: Path) -> Any:
+    wanted = os.environ.get("PIXTIER_SCREENSHOTS_DIR")
+    folder = Path(wanted) if wanted else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
 
     def take(page: Any, name: str) -> Path:
-        path = SCREENSHOTS / f"{name}.png"
+        path = folder / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
 
