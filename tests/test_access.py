@@ -129,7 +129,11 @@ def test_me_shows_the_tier_and_what_it_allows(
         "thumbnail_heights": tier["heights"],
         "original_link": tier["original"],
         "expiring_links": tier["links"],
+        "max_images": None,
+        "max_storage_bytes": None,
+        "max_upload_bytes": 20 * 1024 * 1024,
     }
+    assert me["usage"] == {"images": 0, "storage_bytes": 0}
 
 
 def test_me_follows_a_tier_change_at_once(
@@ -144,6 +148,9 @@ def test_me_follows_a_tier_change_at_once(
     assert client.get("/api/v1/me/").json()["tier"]["expiring_links"] is True
 
 
+UNLIMITED = {"max_images": None, "max_storage_bytes": None, "max_upload_bytes": 20 * 1024 * 1024}
+
+
 def test_tiers_lists_the_three_built_in_tiers_with_their_heights(
     basic_user: User, client_for: Callable[[User | None], APIClient]
 ) -> None:
@@ -156,18 +163,21 @@ def test_tiers_lists_the_three_built_in_tiers_with_their_heights(
             "thumbnail_heights": [200],
             "original_link": False,
             "expiring_links": False,
+            **UNLIMITED,
         },
         {
             "name": "Enterprise",
             "thumbnail_heights": [200, 400],
             "original_link": True,
             "expiring_links": True,
+            **UNLIMITED,
         },
         {
             "name": "Premium",
             "thumbnail_heights": [200, 400],
             "original_link": True,
             "expiring_links": False,
+            **UNLIMITED,
         },
     ]
 

@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from pixtier.accounts.models import MAX_THUMBNAIL_HEIGHT, ThumbnailSize, Tier, User, default_tier
 from pixtier.images.models import Image
+from pixtier.images.quotas import human_bytes
 from pixtier.images.services import image_delete
 
 admin.site.site_header = "Pixtier administration"
@@ -93,7 +94,15 @@ def _users_url(tier: Tier) -> str:
 class TierAdmin(admin.ModelAdmin):
     list_display = ("name", "summary", "user_count")
     search_fields = ("name",)
-    fields = ("name", "original_link", "expiring_links", "users")
+    fields = (
+        "name",
+        "original_link",
+        "expiring_links",
+        "max_images",
+        "max_storage_bytes",
+        "max_upload_bytes",
+        "users",
+    )
     readonly_fields = ("users",)
     inlines = [ThumbnailSizeInline]
 
@@ -113,6 +122,12 @@ class TierAdmin(admin.ModelAdmin):
             parts.append("original")
         if tier.expiring_links:
             parts.append("links")
+        if tier.max_images is not None:
+            parts.append(f"≤ {tier.max_images} images")
+        if tier.max_storage_bytes is not None:
+            parts.append(f"≤ {human_bytes(tier.max_storage_bytes)} stored")
+        if tier.max_upload_bytes is not None:
+            parts.append(f"≤ {human_bytes(tier.max_upload_bytes)} per upload")
         return " · ".join(parts)
 
     @admin.display(description="users", ordering="user_count")

@@ -20,7 +20,7 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from pixtier.accounts.models import Tier
-from pixtier.accounts.selectors import Capabilities, tier_capabilities, tier_list
+from pixtier.accounts.selectors import Capabilities, tier_capabilities, tier_list, user_usage
 from pixtier.common.errors import ERROR_SCHEMA
 from pixtier.common.throttles import TokenThrottle
 
@@ -30,6 +30,22 @@ class TierSerializer(serializers.Serializer):
     thumbnail_heights = serializers.ListField(child=serializers.IntegerField())
     original_link = serializers.BooleanField()
     expiring_links = serializers.BooleanField()
+    max_images = serializers.IntegerField(
+        allow_null=True, help_text="Most images a user may keep; null = no limit."
+    )
+    max_storage_bytes = serializers.IntegerField(
+        allow_null=True, help_text="Most bytes of originals a user may keep; null = no limit."
+    )
+    max_upload_bytes = serializers.IntegerField(
+        help_text="Largest single upload in bytes (the tier's limit within the global one)."
+    )
+
+
+class UsageSerializer(serializers.Serializer):
+    images = serializers.IntegerField(help_text="Images you keep (counts for max_images).")
+    storage_bytes = serializers.IntegerField(
+        help_text="Bytes of your originals (counts for max_storage_bytes)."
+    )
 
 
 def _tier_data(tier: Tier) -> dict[str, object]:
@@ -38,6 +54,9 @@ def _tier_data(tier: Tier) -> dict[str, object]:
         "thumbnail_heights": sorted(size.height for size in tier.sizes.all()),
         "original_link": tier.original_link,
         "expiring_links": tier.expiring_links,
+        "max_images": tier.max_images,
+        "max_storage_bytes": tier.max_storage_bytes,
+        "max_upload_bytes": tier.upload_limit(),
     }
 
 
@@ -47,11 +66,14 @@ def _capabilities_data(capabilities: Capabilities) -> dict[str, object]:
         "thumbnail_heights": list(capabilities.heights),
         "original_link": capabilities.original_link,
         "expiring_links": capabilities.expiring_links,
+        "max_images": capabilities.max_images,
+        "max_storage_bytes": capabilities.max_storage_bytes,
+        "max_upload_bytes": capabilities.upload_limit,
     }
 
 
 class MeApi(APIView):
-    """Your account, your tier and what it allows."""
+    """Your account, your tier with what it allows, and your usage of its quotas."""
 
     name = "Me"
 
@@ -63,30 +85,34 @@ class MeApi(APIView):
                 # Not an EmailField: an account may have no address (then "").
                 "email": serializers.CharField(allow_blank=True),
                 "tier": TierSerializer(),
+                "usage": UsageSerializer(),
             },
         )
     )
     def get(self, request: Request) -> Response:
-        """The signed-in user, their tier and what it allows."""
+        """The signed-in user, their tier with what it allows, and their usage of its
+        quotas (``usage``, next to the tier's ``max_images`` and ``max_storage_bytes``)."""
         user = request.user
         capabilities = tier_capabilities(user=user)  # type: ignore[arg-type]
+        usage = user_usage(user_id=user.pk)  # type: ignore[arg-type]
         return Response(
             {
                 "username": user.get_username(),
                 "email": getattr(user, "email", ""),
                 "tier": TierSerializer(_capabilities_data(capabilities)).data,
+                "usage": UsageSerializer(usage).data,
             }
         )
 
 
 class TierListApi(APIView):
-    """The account tiers: thumbnail heights, original links, expiring links."""
+    """The account tiers: thumbnail heights, original links, expiring links, quotas."""
 
     name = "Tiers"
 
     @extend_schema(responses=TierSerializer(many=True))
     def get(self, request: Request) -> Response:
-        """Every tier with its thumbnail heights and flags."""
+        """Every tier with its thumbnail heights, flags and quotas."""
         data = [_tier_data(tier) for tier in tier_list()]
         return Response(TierSerializer(data, many=True).data)
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -21,6 +22,23 @@ class Tier(models.Model):
     expiring_links = models.BooleanField(
         default=False, help_text="Users may create public links that expire."
     )
+    # Quotas (SPEC 11): empty = unlimited. Lowering one deletes nothing; it only blocks
+    # uploads until the user is back under it.
+    max_images = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most images a user may keep; empty for no limit."
+    )
+    max_storage_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Most bytes of originals a user may keep; empty for no limit.",
+    )
+    max_upload_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Largest single upload in bytes, at most the global MAX_UPLOAD_BYTES; "
+        "empty for the global limit.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -34,6 +52,26 @@ class Tier(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        limit = settings.PIXTIER_MAX_UPLOAD_BYTES
+        if self.max_upload_bytes is not None and self.max_upload_bytes > limit:
+            raise ValidationError(
+                {
+                    "max_upload_bytes": f"At most the global upload limit, {limit} bytes "
+                    "(MAX_UPLOAD_BYTES); leave it empty to use that."
+                }
+            )
+
+    def upload_limit(self) -> int:
+        """The largest upload this tier accepts: its own limit within the global one."""
+        return upload_limit(self.max_upload_bytes)
+
+
+def upload_limit(tier_limit: int | None) -> int:
+    """A tier's upload limit within the global one (which may have been lowered since)."""
+    limit: int = settings.PIXTIER_MAX_UPLOAD_BYTES
+    return limit if tier_limit is None else min(tier_limit, limit)
 
 
 class ThumbnailSize(models.Model):

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 
-from pixtier.accounts.models import Tier, User
+from pixtier.accounts.models import Tier, User, upload_limit
 from pixtier.common.cache import cache_forget, cache_get, cache_set
 
 
@@ -16,6 +16,21 @@ class Capabilities:
     heights: tuple[int, ...]
     original_link: bool
     expiring_links: bool
+    # Quotas, None = unlimited (defaults: a capability cached before they existed).
+    max_images: int | None = None
+    max_storage_bytes: int | None = None
+    max_upload_bytes: int | None = None
+
+    @property
+    def upload_limit(self) -> int:
+        """The largest upload accepted: the tier's limit within the global one."""
+        return upload_limit(self.max_upload_bytes)
+
+
+@dataclass(frozen=True)
+class Usage:
+    images: int
+    storage_bytes: int
 
 
 def _cache_key(tier_id: int) -> str:
@@ -27,13 +42,21 @@ def tier_capabilities_load(*, tier_id: int) -> Capabilities:
     rows = list(
         Tier.objects.filter(pk=tier_id)
         .order_by("sizes__height")
-        .values_list("name", "original_link", "expiring_links", "sizes__height")
+        .values_list(
+            "sizes__height",
+            "name",
+            "original_link",
+            "expiring_links",
+            "max_images",
+            "max_storage_bytes",
+            "max_upload_bytes",
+        )
     )
     if not rows:
         raise Tier.DoesNotExist(f"Tier {tier_id} does not exist")
-    name, original_link, expiring_links, _ = rows[0]
-    heights = tuple(row[3] for row in rows if row[3] is not None)
-    return Capabilities(tier_id, name, heights, original_link, expiring_links)
+    _, name, original_link, expiring_links, *quotas = rows[0]
+    heights = tuple(row[0] for row in rows if row[0] is not None)
+    return Capabilities(tier_id, name, heights, original_link, expiring_links, *quotas)
 
 
 def tier_capabilities(*, user: User) -> Capabilities:
@@ -56,3 +79,11 @@ def tier_capabilities_forget(*, tier_id: int) -> None:
 
 def tier_list() -> QuerySet[Tier]:
     return Tier.objects.prefetch_related("sizes").order_by("name")
+
+
+def user_usage(*, user_id: int) -> Usage:
+    """What counts against the quotas: the user's images and their originals' bytes."""
+    totals = User.objects.filter(pk=user_id).aggregate(
+        image_count=Count("images"), byte_count=Sum("images__size")
+    )
+    return Usage(images=totals["image_count"], storage_bytes=totals["byte_count"] or 0)

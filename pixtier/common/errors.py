@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedImage
+from pixtier.images.quotas import QuotaExceeded
 
 # The body of every error answer, for the schema's error responses.
 ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})
@@ -56,6 +57,8 @@ def _translate(exc: Exception) -> Exception:
         return UnsupportedImageType(str(exc))
     if isinstance(exc, ImageTooLarge):
         return PayloadTooLarge(str(exc))
+    if isinstance(exc, QuotaExceeded):
+        return exceptions.PermissionDenied(str(exc))
     if isinstance(exc, CorruptImage):
         return exceptions.ValidationError({"file": [str(exc)]})
     if isinstance(exc, RequestDataTooBig):

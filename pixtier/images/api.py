@@ -200,7 +200,16 @@ class ImageListApi(GenericAPIView):
         request=ImageUploadSerializer,
         responses={
             201: ImageSerializer,
-            413: OpenApiResponse(ERROR_SCHEMA, "The file is over the byte, pixel or side limit."),
+            403: OpenApiResponse(
+                ERROR_SCHEMA,
+                "A quota of your tier (max_images or max_storage_bytes) would be exceeded; "
+                "the message names it and your usage. Nothing is stored.",
+            ),
+            413: OpenApiResponse(
+                ERROR_SCHEMA,
+                "The file is over the byte (global or your tier's max_upload_bytes), pixel "
+                "or side limit.",
+            ),
             415: OpenApiResponse(ERROR_SCHEMA, "Not a PNG or JPEG (the message says what it is)."),
         },
     )

@@ -20,6 +20,7 @@ from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import metrics
 from pixtier.images import keys, processing
 from pixtier.images.models import Image, Thumbnail
+from pixtier.images.quotas import upload_quota_check
 from pixtier.images.selectors import thumbnail_ready
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
 
     Either everything is stored (file and row) or nothing is.
     """
+    upload_quota_check(owner=owner, size=file.size or 0)
     limit = settings.PIXTIER_MAX_UPLOAD_BYTES
     if (file.size or 0) > limit:
         raise processing.ImageTooLarge(
@@ -65,6 +67,8 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
     )
     try:
         with transaction.atomic():
+            # Again under the owner's lock: a concurrent upload may have counted meanwhile.
+            upload_quota_check(owner=owner, size=len(data), lock=True)
             image = Image.objects.create(
                 id=image_id,
                 owner=owner,

@@ -550,3 +550,52 @@ def test_changelist_queries_do_not_grow_with_the_rows(
     assert model.objects.count() >= 14
     with django_assert_max_num_queries(baseline):
         admin_client.get(changelist(model))
+
+
+# Quotas (SPEC 11)
+
+
+def test_it_edits_a_tiers_quotas_and_summarises_them(admin_client: Client) -> None:
+    basic = Tier.objects.get(name="Basic")
+    data = tier_form("Basic", [200], tier=basic)
+    data |= {"max_images": "50", "max_storage_bytes": "104857600", "max_upload_bytes": "5242880"}
+
+    response = admin_client.post(change_page(basic), data)
+
+    assert response.status_code == 302, response.content
+    basic.refresh_from_db()
+    assert (basic.max_images, basic.max_storage_bytes, basic.max_upload_bytes) == (
+        50,
+        100 * 1024 * 1024,
+        5 * 1024 * 1024,
+    )
+    page = admin_client.get(changelist(Tier)).content.decode()
+    assert "200 px · ≤ 50 images · ≤ 100.0 MiB stored · ≤ 5.0 MiB per upload" in page
+    assert tier_capabilities(user=User(tier=basic)).max_images == 50
+
+
+def test_it_refuses_a_tier_upload_limit_above_the_global_one(
+    admin_client: Client, settings: Any
+) -> None:
+    basic = Tier.objects.get(name="Basic")
+    data = tier_form("Basic", [200], tier=basic)
+    data["max_upload_bytes"] = str(settings.PIXTIER_MAX_UPLOAD_BYTES + 1)
+
+    response = admin_client.post(change_page(basic), data)
+
+    assert response.status_code == 200
+    assert "At most the global upload limit" in response.content.decode()
+    basic.refresh_from_db()
+    assert basic.max_upload_bytes is None
+
+
+def test_empty_quota_fields_mean_unlimited(admin_client: Client) -> None:
+    basic = Tier.objects.get(name="Basic")
+    basic.max_images = 3
+    basic.save()
+    data = tier_form("Basic", [200], tier=basic)
+    data |= {"max_images": "", "max_storage_bytes": "", "max_upload_bytes": ""}
+
+    assert admin_client.post(change_page(basic), data).status_code == 302
+    basic.refresh_from_db()
+    assert basic.max_images is None
