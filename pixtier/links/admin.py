@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -19,17 +19,27 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("valid", "valid"), ("expired", "expired"), ("revoked", "revoked")]
+        return [
+            ("valid", "valid"),
+            ("expired", "expired"),
+            ("used up", "used up"),
+            ("revoked", "revoked"),
+        ]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[ExpiringLink]
     ) -> QuerySet[ExpiringLink]:
         now = timezone.now()
+        used_up = Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))
         match self.value():
             case "valid":
-                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now)
+                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now).exclude(
+                    used_up
+                )
             case "expired":
                 return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+            case "used up":
+                return queryset.filter(used_up, revoked_at__isnull=True)
             case "revoked":
                 return queryset.filter(revoked_at__isnull=False)
         return queryset
@@ -37,7 +47,17 @@ class StatusFilter(admin.SimpleListFilter):
 
 @admin.register(ExpiringLink)
 class ExpiringLinkAdmin(admin.ModelAdmin):
-    list_display = ("id", "image_link", "owner", "target", "created_at", "expires_at", "status")
+    list_display = (
+        "id",
+        "image_link",
+        "owner",
+        "target",
+        "created_at",
+        "expires_at",
+        "download_count",
+        "last_downloaded_at",
+        "status",
+    )
     list_select_related = ("image__owner",)
     list_filter = (StatusFilter, "expires_at")
     search_fields = ("image__title", "image__owner__username")
@@ -51,6 +71,9 @@ class ExpiringLinkAdmin(admin.ModelAdmin):
         "created_at",
         "expires_at",
         "revoked_at",
+        "max_downloads",
+        "downloads",
+        "last_downloaded_at",
         "status",
     )
     readonly_fields = fields
@@ -87,6 +110,13 @@ class ExpiringLinkAdmin(admin.ModelAdmin):
     @admin.display(description="serves")
     def target(self, link: ExpiringLink) -> str:
         return "original" if link.height is None else f"{link.height} px thumbnail"
+
+    @admin.display(description="downloads", ordering="downloads")
+    def download_count(self, link: ExpiringLink) -> str:
+        """Counted downloads, out of the limit if the link has one ("3 of 10")."""
+        if link.max_downloads is None:
+            return str(link.downloads)
+        return f"{link.downloads} of {link.max_downloads}"
 
     @admin.display(description="status")
     def status(self, link: ExpiringLink) -> str:

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -32,7 +32,7 @@ from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
 from pixtier.images.services import ThumbnailNotReady, thumbnail_get
-from pixtier.links.models import ExpiringLink
+from pixtier.links.models import MAX_DOWNLOADS_LIMIT, ExpiringLink
 from pixtier.links.selectors import (
     expiring_link_for_download,
     expiring_link_get,
@@ -60,6 +60,14 @@ class ExpiringLinkCreateSerializer(serializers.Serializer):
         min_value=1,
         help_text="A thumbnail height of your tier; omit or null for the original.",
     )
+    max_downloads = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_DOWNLOADS_LIMIT,
+        help_text=f"Downloads allowed, 1 to {MAX_DOWNLOADS_LIMIT}; omit or null for no "
+        "limit. The link answers 410 after the last one.",
+    )
 
 
 class ExpiringLinkSerializer(serializers.ModelSerializer):
@@ -68,7 +76,26 @@ class ExpiringLinkSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExpiringLink
-        fields = ["id", "url", "api_url", "height", "expires_at", "expires_in", "created_at"]
+        fields = [
+            "id",
+            "url",
+            "api_url",
+            "height",
+            "expires_at",
+            "expires_in",
+            "created_at",
+            "max_downloads",
+            "downloads",
+            "last_downloaded_at",
+        ]
+        extra_kwargs: ClassVar[dict[str, dict[str, str]]] = {
+            "max_downloads": {"help_text": "Downloads allowed; null = no limit."},
+            "downloads": {
+                "help_text": "Downloads so far: full bodies and first byte ranges (HEAD "
+                "and 304 do not count)."
+            },
+            "last_downloaded_at": {"help_text": "When the last counted download started."},
+        }
 
     def get_url(self, link: ExpiringLink) -> str:
         token = link_token(link_id=link.pk, expires_at=int(link.expires_at.timestamp()))
@@ -97,7 +124,8 @@ def _image_with_links(request: Request, image_id: uuid.UUID) -> tuple[Image, Cap
 
 class ExpiringLinkListApi(GenericAPIView):
     """Public links to this image that stop working after `expires_in` seconds
-    (300 to 30000). Give a `height` to share a thumbnail instead of the original."""
+    (300 to 30000), or after `max_downloads` downloads if given. Give a `height` to share
+    a thumbnail instead of the original."""
 
     name = "Expiring links"
     serializer_class = ExpiringLinkCreateSerializer
@@ -132,6 +160,7 @@ class ExpiringLinkListApi(GenericAPIView):
                 expires_in=serializer.validated_data["expires_in"],
                 height=serializer.validated_data.get("height"),
                 capabilities=capabilities,
+                max_downloads=serializer.validated_data.get("max_downloads"),
             )
         except LinkNotAllowed as exc:
             if exc.field:

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -14,10 +14,17 @@ from pixtier.links.models import ExpiringLink
 
 
 def expiring_link_list(*, image: Image) -> QuerySet[ExpiringLink]:
-    """The image's links that still work: not revoked, not expired."""
+    """The image's links that still work: not revoked, not expired, not used up."""
+    return valid_links().filter(image=image).order_by("-created_at", "-id")
+
+
+def valid_links() -> QuerySet[ExpiringLink]:
+    """Links that still work: not revoked, not expired, downloads left."""
     return ExpiringLink.objects.filter(
-        image=image, revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).order_by("-created_at", "-id")
+        Q(max_downloads__isnull=True) | Q(downloads__lt=F("max_downloads")),
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
 
 
 def expiring_link_get(*, image: Image, link_id: uuid.UUID) -> ExpiringLink:

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from pixtier.accounts.selectors import Capabilities
@@ -41,7 +42,12 @@ def link_target_check(*, capabilities: Capabilities, height: int | None) -> None
 
 
 def expiring_link_create(
-    *, image: Image, expires_in: int, height: int | None, capabilities: Capabilities
+    *,
+    image: Image,
+    expires_in: int,
+    height: int | None,
+    capabilities: Capabilities,
+    max_downloads: int | None = None,
 ) -> ExpiringLink:
     link_target_check(capabilities=capabilities, height=height)
     now = timezone.now().replace(microsecond=0)
@@ -51,6 +57,7 @@ def expiring_link_create(
         expires_in=expires_in,
         created_at=now,
         expires_at=now + timedelta(seconds=expires_in),
+        max_downloads=max_downloads,
     )
 
 
@@ -64,6 +71,9 @@ def expiring_link_revoke(*, link: ExpiringLink) -> None:
 
 
 def expiring_links_purge() -> int:
-    """Delete link records past their expiry; expiry itself is enforced at request time."""
-    deleted, _ = ExpiringLink.objects.filter(expires_at__lte=timezone.now()).delete()
+    """Delete link records past their expiry or used up (their last allowed download
+    made); both are enforced at request time, this only clears the rows away."""
+    used_up = Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))
+    doomed = ExpiringLink.objects.filter(Q(expires_at__lte=timezone.now()) | used_up)
+    deleted, _ = doomed.delete()
     return deleted

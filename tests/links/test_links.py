@@ -150,7 +150,11 @@ def test_a_link_shows_what_it_serves_and_until_when(
         "expires_at",
         "expires_in",
         "created_at",
+        "max_downloads",
+        "downloads",
+        "last_downloaded_at",
     }
+    assert (link["max_downloads"], link["downloads"], link["last_downloaded_at"]) == (None, 0, None)
     link_id = uuid.UUID(link["id"])
     assert link_id.version == 4
     assert link["height"] is None
