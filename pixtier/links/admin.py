@@ -33,9 +33,7 @@ class StatusFilter(admin.SimpleListFilter):
         used_up = Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))
         match self.value():
             case "valid":
-                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now).exclude(
-                    used_up
-                )
+                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now).exclude(used_up)
             case "expired":
                 return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
             case "used up":
