@@ -35,7 +35,8 @@ def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dic
 def new_link(client: APIClient, image: dict[str, Any], **body: Any) -> dict[str, Any]:
     response = client.post(image["expiring_links"], {"expires_in": 300, **body}, format="json")
     assert response.status_code == 201, response.content
-    return response.json()
+    link: dict[str, Any] = response.json()
+    return link
 
 
 # --- creating a counting link ------------------------------------------------------------
