@@ -92,6 +92,7 @@ bench: $(STAMP)
 maintenance: $(STAMP)
 	$(BIN)/python manage.py purge_expired_links
 	$(BIN)/python manage.py prune_thumbnails
+	$(BIN)/python manage.py flushexpiredtokens
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -37,10 +37,10 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
-from rest_framework_simplejwt.tokens import AccessToken  # noqa: E402
 
 from bench import load  # noqa: E402
 from bench.common import REPO, median, percentile  # noqa: E402
+from pixtier.accounts.authentication import access_token_issue  # noqa: E402
 from pixtier.accounts.models import Tier, User  # noqa: E402
 from pixtier.accounts.selectors import tier_capabilities  # noqa: E402
 from pixtier.images import processing  # noqa: E402
@@ -135,7 +135,7 @@ def seed() -> dict[str, User]:
 
 
 def bearer(user: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+    return {"Authorization": f"Bearer {access_token_issue(user=user)}"}
 
 
 # --- Queries, in process ------------------------------------------------------------------

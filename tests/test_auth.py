@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from pixtier.accounts.models import User
 from tests.conftest import jpeg_bytes, upload
@@ -174,6 +175,109 @@ def test_a_changed_tier_is_seen_by_an_old_token(premium_user: User, tier: Any) -
     premium_user.save()
 
     assert bearer(access).get(ME).json()["tier"]["name"] == "Basic"
+
+
+# --- token lifecycle: password changes, rotation, reuse -----------------------------------
+
+
+def refresh_with(refresh: str) -> Any:
+    return APIClient().post(REFRESH, {"refresh": refresh}, format="json")
+
+
+def test_a_password_change_ends_every_token_issued_before_it(premium_user: User) -> None:
+    tokens = tokens_for("premium").json()
+    assert bearer(tokens["access"]).get(ME).status_code == 200
+
+    premium_user.set_password("a new password entirely")
+    premium_user.save()
+
+    refused = bearer(tokens["access"]).get(ME)
+    assert_unauthenticated(refused)
+    assert "password" in refused.json()["detail"]
+    refreshed = refresh_with(tokens["refresh"])
+    assert refreshed.status_code == 401
+    assert "access" not in refreshed.json()
+    fresh = tokens_for("premium", "a new password entirely").json()
+    assert bearer(fresh["access"]).get(ME).status_code == 200
+
+
+def test_a_password_changed_by_an_admin_ends_the_users_tokens(
+    premium_user: User, make_user: Any
+) -> None:
+    make_user(username="root", is_staff=True, is_superuser=True)
+    tokens = tokens_for("premium").json()
+    admin = Client()
+    admin.login(username="root", password=PASSWORD)
+
+    changed = admin.post(
+        f"/admin/accounts/user/{premium_user.pk}/password/",
+        {"password1": "a new password entirely", "password2": "a new password entirely"},
+    )
+
+    assert changed.status_code == 302
+    assert_unauthenticated(bearer(tokens["access"]).get(ME))
+    assert refresh_with(tokens["refresh"]).status_code == 401
+
+
+def test_saving_a_user_without_a_new_password_keeps_their_tokens(
+    premium_user: User, tier: Any
+) -> None:
+    tokens = tokens_for("premium").json()
+
+    premium_user.email = "new@example.com"
+    premium_user.save()
+    premium_user.tier = tier("Basic")
+    premium_user.save(update_fields=["tier"])
+
+    assert bearer(tokens["access"]).get(ME).status_code == 200
+    assert refresh_with(tokens["refresh"]).status_code == 200
+
+
+def test_a_token_without_the_credential_stamp_is_refused(premium_user: User) -> None:
+    # Signed with the right key, as tokens were before the stamp existed.
+    access = AccessToken.for_user(premium_user)
+
+    assert_unauthenticated(bearer(str(access)).get(ME))
+
+
+def test_a_refresh_answers_a_new_pair_and_the_old_refresh_token_works_once(
+    premium_user: User,
+) -> None:
+    first = tokens_for("premium").json()
+
+    second = refresh_with(first["refresh"])
+
+    assert second.status_code == 200
+    assert set(second.json()) == {"access", "refresh"}
+    assert second.json()["refresh"] != first["refresh"]
+    assert bearer(second.json()["access"]).get(ME).status_code == 200
+    assert refresh_with(second.json()["refresh"]).status_code == 200
+
+
+def test_a_reused_refresh_token_revokes_every_refresh_token_of_the_account(
+    premium_user: User,
+) -> None:
+    stolen = tokens_for("premium").json()["refresh"]
+    other_device = tokens_for("premium").json()["refresh"]
+    thief = refresh_with(stolen).json()
+
+    replay = refresh_with(stolen)  # the victim's client, still holding the old one
+
+    assert replay.status_code == 401
+    assert "already used" in replay.json()["detail"]
+    assert refresh_with(thief["refresh"]).status_code == 401
+    assert refresh_with(other_device).status_code == 401
+    assert tokens_for("premium").status_code == 200  # signing in again works
+
+
+def test_a_deleted_users_refresh_token_is_refused(premium_user: User) -> None:
+    refresh = tokens_for("premium").json()["refresh"]
+
+    premium_user.delete()
+
+    response = refresh_with(refresh)
+    assert response.status_code == 401
+    assert response.json()["detail"]
 
 
 # --- session (browsable API) -------------------------------------------------------------

@@ -26,6 +26,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
 from config.wsgi import application
+from pixtier.accounts.authentication import CREDENTIAL_CLAIM
 from pixtier.accounts.models import User
 from pixtier.accounts.selectors import tier_capabilities
 from pixtier.images.services import image_upload
@@ -81,6 +82,8 @@ EXISTING: dict[str, Any] = {}
 FUZZER_ID = 4242
 ACCESS = AccessToken()
 ACCESS[jwt_settings.USER_ID_CLAIM] = FUZZER_ID
+FUZZER_STAMP = "fuzzer-credential-stamp"  # given to the fuzzer's row once it exists
+ACCESS[CREDENTIAL_CLAIM] = FUZZER_STAMP
 ACCESS.set_exp(lifetime=timedelta(days=1))  # however long the suite runs before this test
 
 
@@ -126,6 +129,7 @@ def fuzzer(make_user: Any, settings: Any, wsgi_keeps_the_test_connection: None) 
     """An Enterprise user with an image and a working link to its original."""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "localhost"]
     user: User = make_user("Enterprise", username="fuzzer", id=FUZZER_ID)
+    User.objects.filter(pk=FUZZER_ID).update(credential_stamp=FUZZER_STAMP)
     image = image_upload(
         owner=user, file=SimpleUploadedFile("seed.jpg", jpeg_bytes(480, 360)), title="seed"
     )

@@ -12,15 +12,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import (
-    PasswordField,
-    TokenObtainPairSerializer,
-    TokenRefreshSerializer,
-)
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
+from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from pixtier.accounts.models import Tier
+from pixtier.accounts.models import Tier, User
 from pixtier.accounts.selectors import Capabilities, tier_capabilities, tier_list, user_usage
+from pixtier.accounts.tokens import RefreshRefused, refresh_token_issue, refresh_token_rotate
 from pixtier.common.errors import ERROR_SCHEMA
 from pixtier.common.throttles import TokenThrottle
 
@@ -126,11 +125,34 @@ class SignInSerializer(TokenObtainPairSerializer):
         # or end with one (the login form keeps them).
         self.fields["password"] = PasswordField(trim_whitespace=False)
 
+    @classmethod
+    def get_token(cls, user: User) -> Token:  # type: ignore[override]
+        return refresh_token_issue(user=user)
+
+
+class TokenPairSerializer(serializers.Serializer[dict[str, str]]):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class RefreshSerializer(serializers.Serializer[dict[str, str]]):
+    """A refresh token, exchanged once for a new access and refresh token."""
+
+    refresh = serializers.CharField(write_only=True)
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            refresh = refresh_token_rotate(raw=attrs["refresh"])
+        except RefreshRefused as exc:
+            raise AuthenticationFailed(str(exc), code="refresh_refused") from exc
+        return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
 
 @extend_schema_view(
     post=extend_schema(
         responses={
-            200: TokenObtainPairSerializer,
+            200: TokenPairSerializer,
             401: OpenApiResponse(ERROR_SCHEMA, "Wrong username or password, or a closed account."),
         }
     )
@@ -146,10 +168,17 @@ class TokenObtainApi(TokenObtainPairView):
 @extend_schema_view(
     post=extend_schema(
         responses={
-            200: TokenRefreshSerializer,
-            401: OpenApiResponse(ERROR_SCHEMA, "The refresh token is not valid (any more)."),
+            200: TokenPairSerializer,
+            401: OpenApiResponse(
+                ERROR_SCHEMA,
+                "The refresh token is not valid: expired, already used, or issued before "
+                "a password change.",
+            ),
         }
     )
 )
 class TokenRefreshApi(TokenRefreshView):
-    """A new access token for a refresh token."""
+    """A new access token and a new refresh token for a refresh token. Each refresh token
+    works once: using one twice revokes every refresh token of the account."""
+
+    serializer_class = RefreshSerializer

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
 
 # The tallest image JPEG or PNG encoders here can hold: a taller "thumbnail" could only
 # ever be the original, so any height up to this is accepted.
@@ -104,12 +105,29 @@ def default_tier() -> Tier:
     return tier
 
 
+def credential_stamp(password_hash: str) -> str:
+    """What changes whenever the password does: a keyed digest of its hash, so a token
+    or a cache may carry it without carrying anything that helps guess the password."""
+    digest = salted_hmac("pixtier.credential-stamp", password_hash, algorithm="sha256")
+    return digest.hexdigest()[:32]
+
+
 class User(AbstractUser):
     # blank: forms may leave it empty and save() assigns the default tier. (A field
     # default would query the database whenever a User is instantiated.)
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="users", blank=True)
+    # JWTs carry it (pixtier.accounts.authentication): a token whose stamp is not the
+    # user's current one was issued before a password change and is refused. Kept in a
+    # column so that a cached user can be checked without its password hash.
+    credential_stamp = models.CharField(max_length=32, editable=False, default="")
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.tier_id is None:
             self.tier = default_tier()
+        # Every save path that writes the password writes the stamp with it: set_password
+        # and save, the admin's and changepassword's forms, and a rehash at login.
+        self.credential_stamp = credential_stamp(self.password)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "password" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "credential_stamp"}
         super().save(*args, **kwargs)

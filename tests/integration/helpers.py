@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from django.conf import settings
-from rest_framework_simplejwt.tokens import AccessToken
 
+from pixtier.accounts.authentication import access_token_issue
 from pixtier.accounts.models import User
 
 
@@ -80,7 +80,7 @@ class Reply:
 
 
 def bearer(user: User) -> dict[str, str]:
-    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+    return {"Authorization": f"Bearer {access_token_issue(user=user)}"}
 
 
 def call(
