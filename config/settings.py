@@ -3,7 +3,12 @@
 With no environment at all Pixtier runs "embedded": SQLite and media under ``var/``,
 thumbnails made in-process, DEBUG on and a SECRET_KEY generated once into ``var/``.
 Setting ``DATABASE_URL`` marks a real deployment: DEBUG then defaults to off and
-``SECRET_KEY`` must be given.
+``SECRET_KEY`` must be given. Any variable may come from a file instead (``NAME_FILE``,
+for Docker secrets).
+
+Importing this module reads and never writes: the folders and the key file of the embedded
+mode are made by ``config.embedded.prepare()``, which ``manage.py`` and the WSGI entry point
+call, so a deployment runs on a read-only filesystem.
 """
 
 import os
@@ -22,18 +27,25 @@ from config.env import (
     env_list,
     env_rate,
     env_required,
+    env_set,
     env_str,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PIXTIER_VAR_DIR", str(BASE_DIR / "var")))
 
-EMBEDDED = "DATABASE_URL" not in os.environ
+EMBEDDED = not env_set("DATABASE_URL")
 DEBUG = env_bool("DEBUG", EMBEDDED)
+
+# Where the embedded mode keeps the key it generated, so sessions and links survive
+# restarts; None when the key is given. Until config.embedded.prepare() has written the
+# file, a process signs with the key it made up here.
+PIXTIER_SECRET_KEY_FILE: Path | None = None
 
 
 def _secret_key() -> str:
-    key = os.environ.get("SECRET_KEY", "")
+    global PIXTIER_SECRET_KEY_FILE
+    key = env_str("SECRET_KEY", "")
     if key:
         # Django's own bar (check --deploy, security.W009), enforced where it matters: a
         # guessable key forges sessions, JWTs and expiring links.
@@ -44,14 +56,12 @@ def _secret_key() -> str:
             )
         return key
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
-    # Embedded mode: generate once and keep it, so sessions and links survive restarts.
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+        raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off")
+    PIXTIER_SECRET_KEY_FILE = VAR_DIR / "secret_key"
+    try:
+        return PIXTIER_SECRET_KEY_FILE.read_text().strip()
+    except FileNotFoundError:
+        return secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
@@ -136,6 +146,10 @@ TEMPLATES = [
     },
 ]
 
+# Folders the embedded mode keeps its state in (the database's, the test database's, static
+# files'), made by config.embedded.prepare().
+PIXTIER_LOCAL_DIRS: list[Path] = []
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -147,7 +161,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Fail a request (and /readyz) within seconds when the server is unreachable.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    PIXTIER_LOCAL_DIRS += [Path(DATABASES["default"]["NAME"]).parent, VAR_DIR]
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets readers proceed while a thumbnail claim is written; IMMEDIATE makes
@@ -176,7 +190,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise serves collectstatic's output
+PIXTIER_LOCAL_DIRS.append(STATIC_ROOT)  # whitenoise serves collectstatic's output from it
 
 # Media is private: MEDIA_ROOT is never mounted under a URL. Bytes leave only through
 # pixtier.delivery after an owner or link check.
@@ -346,7 +360,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+    },
     # libvips narrates every operation at INFO through GLib; keep only its warnings.
     "loggers": {"pyvips": {"level": "WARNING"}},
 }

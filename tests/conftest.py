@@ -25,9 +25,16 @@ from rest_framework.test import APIClient
 
 import pixtier.common.cache
 import pixtier.images.tasks
+from config.embedded import prepare
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 
 S3 = django_settings.STORAGE_BACKEND == "s3"
+
+
+def pytest_configure() -> None:
+    # What manage.py does first: the folders the embedded mode keeps (the SQLite test
+    # database's among them).
+    prepare()
 
 
 def _real_utcnow(remove_tzinfo: bool = True) -> dt.datetime:

@@ -100,6 +100,17 @@ def test_every_variable_is_read_by_the_settings_and_documented() -> None:
     assert interpolated <= documented, interpolated - documented
 
 
+def test_every_variable_the_settings_read_is_in_the_readme_table() -> None:
+    readme = (REPO / "README.md").read_text()
+    tabled = {
+        name
+        for line in readme.splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1])
+    }
+    assert settings_variables() - tabled == set()
+
+
 def test_the_example_environment_holds_no_secret() -> None:
     example = (REPO / ".env.example").read_text()
     for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "S3_SECRET_ACCESS_KEY", "DEMO_PASSWORD"):

@@ -82,7 +82,10 @@ def test_secret_key_is_required_when_debug_is_off(
     result = manage("check", env=production, tmp_path=tmp_path)
 
     assert result.returncode != 0
-    assert "ImproperlyConfigured: SECRET_KEY is required when DEBUG is off" in result.stderr
+    assert (
+        "ImproperlyConfigured: SECRET_KEY (or SECRET_KEY_FILE) is required when DEBUG is off"
+        in result.stderr
+    )
     assert not (tmp_path / "var" / "secret_key").exists()  # none made up in its place
 
 

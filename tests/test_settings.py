@@ -1,0 +1,149 @@
+"""Settings read and never write: importing them makes no file and no folder, the embedded
+mode makes its own on first use, a deployment runs on a read-only filesystem, and any
+variable (secrets above all) may come from a file (Docker secrets)."""
+
+import os
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.embedded import prepare
+from config.env import env_int, env_str
+
+REPO = Path(__file__).resolve().parents[1]
+PRINT_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
+
+
+def run(
+    argv: list[str], *, env: dict[str, str], read_only: list[Path] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` in a fresh Python process with exactly ``env`` (nothing inherited from this
+    test run); with ``read_only``, in a mount namespace where those folders are read-only."""
+    command = [sys.executable, *argv]
+    if read_only is not None:
+        binds = " && ".join(
+            f"mount --bind -o ro {shlex.quote(str(p))} {shlex.quote(str(p))}" for p in read_only
+        )
+        command = ["unshare", "--mount", "sh", "-c", f"{binds} && exec {shlex.join(command)}"]
+    return subprocess.run(
+        command,
+        cwd=REPO,
+        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def production(tmp_path: Path) -> dict[str, str]:
+    return {
+        "PIXTIER_VAR_DIR": str(tmp_path / "var"),
+        "DATABASE_URL": "postgres://pixtier@127.0.0.1:5432/pixtier",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "pixtier.example.com",
+    }
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("mode", ["embedded", "production"])
+def test_importing_the_settings_writes_nothing(tmp_path: Path, mode: str) -> None:
+    env = (
+        production(tmp_path) if mode == "production" else {"PIXTIER_VAR_DIR": str(tmp_path / "var")}
+    )
+
+    before = files_under(tmp_path)
+
+    result = run(["-c", "import config.settings"], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert files_under(tmp_path) == before  # no var/, no secret key, no static folder
+
+
+def test_the_embedded_mode_makes_its_folders_and_key_on_first_use(tmp_path: Path) -> None:
+    env = {"PIXTIER_VAR_DIR": str(tmp_path / "var")}
+
+    first = run(["manage.py", "shell", "-v", "0", "-c", PRINT_KEY], env=env)
+    again = run(["manage.py", "shell", "-v", "0", "-c", PRINT_KEY], env=env)
+
+    assert first.returncode == 0, first.stderr
+    key_file = tmp_path / "var" / "secret_key"
+    assert first.stdout.strip() == key_file.read_text() == again.stdout.strip()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "var" / "static").is_dir()
+
+
+def test_processes_starting_together_agree_on_the_generated_key(
+    tmp_path: Path, settings: Any
+) -> None:
+    """Each made up a key at import; the first to keep it wins, the others adopt it."""
+    key_file = tmp_path / "var" / "secret_key"
+    settings.PIXTIER_LOCAL_DIRS = [tmp_path / "var" / "static"]
+    settings.PIXTIER_SECRET_KEY_FILE = key_file
+    settings.SECRET_KEY = "made-up-by-the-first-process"
+
+    prepare()
+    settings.SECRET_KEY = "made-up-by-the-second-process"
+    prepare()
+
+    assert settings.SECRET_KEY == key_file.read_text() == "made-up-by-the-first-process"
+    assert (tmp_path / "var" / "static").is_dir()
+    assert sorted(p.name for p in key_file.parent.iterdir()) == ["secret_key", "static"]
+
+
+def test_a_deployment_runs_on_a_read_only_filesystem(tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or run(["-c", ""], env={}, read_only=[tmp_path]).returncode:
+        pytest.skip("needs `unshare --mount` (root with CAP_SYS_ADMIN) to mount read-only")
+    env = production(tmp_path)
+    env["STATIC_ROOT"] = str(tmp_path / "static")
+    (tmp_path / "static").mkdir()  # collected when the image was built
+
+    result = run(["manage.py", "check", "--deploy"], env=env, read_only=[REPO, tmp_path])
+
+    assert result.returncode == 0, result.stderr
+    assert "Read-only file system" not in result.stderr
+
+
+def test_the_secret_key_may_come_from_a_file(tmp_path: Path) -> None:
+    env = production(tmp_path)
+    key = env.pop("SECRET_KEY")
+    (tmp_path / "secret_key").write_text(key + "\n")
+    env["SECRET_KEY_FILE"] = str(tmp_path / "secret_key")
+
+    result = run(["manage.py", "shell", "-v", "0", "-c", PRINT_KEY], env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == key
+    assert not (tmp_path / "var" / "secret_key").exists()  # none generated beside it
+
+
+def test_any_variable_may_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "password").write_text("s3cr3t\n")
+    (tmp_path / "seconds").write_text("42")
+    monkeypatch.setenv("S3_SECRET_ACCESS_KEY_FILE", str(tmp_path / "password"))
+    monkeypatch.setenv("DATABASE_CONN_MAX_AGE_FILE", str(tmp_path / "seconds"))
+
+    assert env_str("S3_SECRET_ACCESS_KEY", "") == "s3cr3t"
+    assert env_int("DATABASE_CONN_MAX_AGE", 60) == 42
+
+
+def test_a_variable_given_twice_or_from_a_missing_file_stops_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("SECRET_KEY_FILE", str(tmp_path / "secret_key"))
+    with pytest.raises(ImproperlyConfigured, match="SECRET_KEY or SECRET_KEY_FILE, not both"):
+        env_str("SECRET_KEY", "")
+
+    monkeypatch.delenv("SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match=r"SECRET_KEY_FILE=.* cannot be read"):
+        env_str("SECRET_KEY", "")
