@@ -114,6 +114,14 @@ class ImageSerializer(serializers.ModelSerializer):
     thumbnails = serializers.SerializerMethodField()
     original = serializers.SerializerMethodField()
     expiring_links = serializers.SerializerMethodField()
+    placeholder = serializers.SerializerMethodField(
+        help_text="A BlurHash of the picture (its component counts follow the aspect ratio): "
+        "decode it to paint a blurred preview before a thumbnail arrives. Null only for an "
+        "image stored before placeholders existed, until the backfill reaches it."
+    )
+    dominant_color = serializers.SerializerMethodField(
+        help_text="The picture's most common colour, #rrggbb in lower case (null as above)."
+    )
 
     class Meta:
         model = Image
@@ -129,6 +137,8 @@ class ImageSerializer(serializers.ModelSerializer):
             "thumbnails",
             "original",
             "expiring_links",
+            "placeholder",
+            "dominant_color",
         ]
 
     def to_representation(self, instance: Image) -> dict[str, Any]:
@@ -149,6 +159,8 @@ class ImageSerializer(serializers.ModelSerializer):
             "thumbnails": links.thumbnails(instance, pk),
             "original": links.original(instance, pk),
             "expiring_links": links.expiring_links(instance, pk),
+            "placeholder": instance.placeholder or None,
+            "dominant_color": instance.dominant_color or None,
         }
 
     def get_url(self, image: Image) -> str:
@@ -165,6 +177,14 @@ class ImageSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_expiring_links(self, image: Image) -> str | None:
         return self.context["links"].expiring_links(image)
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_placeholder(self, image: Image) -> str | None:
+        return image.placeholder or None
+
+    @extend_schema_field(serializers.RegexField(r"^#[0-9a-f]{6}$", allow_null=True))
+    def get_dominant_color(self, image: Image) -> str | None:
+        return image.dominant_color or None
 
 
 def _context(request: Request) -> dict[str, Any]:

@@ -21,6 +21,10 @@ class Image(models.Model):
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # What a client paints before a thumbnail arrives (pixtier.images.placeholders); empty
+    # only for images stored before they existed, until `backfill_placeholders` runs.
+    placeholder = models.CharField(max_length=100, blank=True, help_text="A BlurHash.")
+    dominant_color = models.CharField(max_length=7, blank=True, help_text="#rrggbb")
 
     class Meta:
         ordering = ["-uploaded_at", "-id"]

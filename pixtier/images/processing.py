@@ -297,3 +297,25 @@ def demo_image(width: int, height: int, *, fmt: Format = "jpeg") -> bytes:
     blue = (x[0] + x[1]) % 256
     image = red.bandjoin([green, blue]).cast("uchar").copy(interpretation="srgb")
     return _encode(image, fmt, jpeg_quality=85)
+
+
+# --- Placeholders ---------------------------------------------------------------------
+# Side (px) of the picture a placeholder is computed from when no thumbnail's pixels are
+# at hand (images stored before placeholders existed): twice what the hash reads.
+PLACEHOLDER_SOURCE_SIDE = 64
+
+
+def placeholder_source(data: bytes, info: ImageInfo) -> pyvips.Image:
+    """A stored original's picture, upright and sRGB, about ``PLACEHOLDER_SOURCE_SIDE``
+    pixels on its longer side, from the cheapest decode (a JPEG at 1/8 scale)."""
+    scale = PLACEHOLDER_SOURCE_SIDE / max(info.width, info.height)
+    width = max(1, min(info.width, round(info.width * scale)))
+    height = max(1, min(info.height, round(info.height * scale)))
+    if info.format == "jpeg":
+        source = _load(
+            data, "jpeg", shrink=_jpeg_shrink(info, (width, height)), access="sequential"
+        )
+    else:
+        source = _load(data, "png", access="sequential")
+    image = source.thumbnail_image(width, height=height, size="force", **_colour_options(source))
+    return _to_8bit(image).copy_memory()

@@ -17,7 +17,18 @@ EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
 
 
 # What an image's representation shows (not its storage key or checksum).
-_LISTED_FIELDS = ("id", "owner", "title", "width", "height", "content_type", "size", "uploaded_at")
+_LISTED_FIELDS = (
+    "id",
+    "owner",
+    "title",
+    "width",
+    "height",
+    "content_type",
+    "size",
+    "uploaded_at",
+    "placeholder",
+    "dominant_color",
+)
 
 
 def image_list(*, owner: User) -> QuerySet[Image]:

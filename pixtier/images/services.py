@@ -18,7 +18,7 @@ from django.utils import timezone
 from pixtier.accounts.models import ThumbnailSize, User
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import metrics
-from pixtier.images import keys, processing
+from pixtier.images import keys, placeholders, processing
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.quotas import upload_quota_check
 from pixtier.images.selectors import thumbnail_ready
@@ -61,6 +61,9 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
         max_pixels=settings.PIXTIER_MAX_PIXELS,
         max_dimension=settings.PIXTIER_MAX_DIMENSION,
     )
+    # TODO(decode): from the smallest thumbnail of the upload's one decode pass, once it
+    # has one; until then a decode of its own at the smallest scale.
+    painted = placeholders.placeholder(processing.placeholder_source(data, info))
     image_id = uuid.uuid4()
     stored_key = default_storage.save(
         keys.original_key(image_id, info.extension), ContentFile(data)
@@ -79,6 +82,8 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
                 content_type=info.content_type,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
+                placeholder=painted.blurhash,
+                dominant_color=painted.dominant_color,
             )
             from pixtier.images.tasks import enqueue_thumbnails
 
@@ -87,6 +92,37 @@ def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
         default_storage.delete(stored_key)
         raise
     return image
+
+
+def image_placeholders_backfill(
+    *, after: uuid.UUID | None = None, limit: int = 100
+) -> uuid.UUID | None:
+    """Give images stored before placeholders existed theirs, ``limit`` at a time in id
+    order from ``after``; returns where to go on from (None: done).
+
+    Safe beside a live site and after any migration: it only fills empty fields (an
+    upload meanwhile keeps its own), and an original that cannot be read is logged and
+    passed over, not retried forever.
+    """
+    pending = Image.objects.filter(placeholder="").order_by("pk")
+    if after is not None:
+        pending = pending.filter(pk__gt=after)
+    last = None
+    for image in pending.only("pk", "original_key", "content_type", "width", "height")[:limit]:
+        last = image.pk
+        try:
+            with default_storage.open(image.original_key, "rb") as original:
+                data = original.read()
+            painted = placeholders.placeholder(
+                processing.placeholder_source(data, _image_info(image))
+            )
+        except Exception:
+            logger.exception("no placeholder for image %s: its original cannot be read", image.pk)
+            continue
+        Image.objects.filter(pk=image.pk, placeholder="").update(
+            placeholder=painted.blurhash, dominant_color=painted.dominant_color
+        )
+    return last
 
 
 def image_delete(*, image: Image) -> None:

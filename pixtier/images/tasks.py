@@ -55,6 +55,22 @@ def prune_thumbnails() -> int:
     return services.thumbnails_prune()
 
 
+@shared_task(**RETRYING)
+def backfill_placeholders(after: str | None = None) -> int:
+    """Placeholders for images stored before they existed, a batch per run; queues the
+    next batch itself until none is left (``manage.py backfill_placeholders --queue``)."""
+    last = services.image_placeholders_backfill(
+        after=uuid.UUID(after) if after else None, limit=PLACEHOLDER_BATCH
+    )
+    if last is None:
+        return 0
+    backfill_placeholders.delay(str(last))
+    return 1
+
+
+PLACEHOLDER_BATCH = 200
+
+
 # --- Dispatch -------------------------------------------------------------------------
 # Services call these through transaction.on_commit, so a job never runs before its row
 # exists. PIXTIER_BACKGROUND picks where it runs: "celery" queues it for the workers,

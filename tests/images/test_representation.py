@@ -25,6 +25,8 @@ SPEC_FIELDS = [
     "thumbnails",
     "original",
     "expiring_links",
+    "placeholder",
+    "dominant_color",
 ]
 
 
