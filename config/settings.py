@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "axes",
     "pixtier.accounts",
     "pixtier.images",
     "pixtier.links",
@@ -122,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "pixtier.common.errors.ServiceUnavailableMiddleware",  # outages: 503 JSON, not 500
+    # Turns a sign-in that django-axes locked out into its 429 (pixtier.accounts.lockout).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",  # last
 ]
 
@@ -176,6 +179,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out sign-in before any password is checked, on
+# every form (admin, browsable API) and the token endpoint alike.
+AUTHENTICATION_BACKENDS = [
+    "pixtier.accounts.lockout.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute-force protection (pixtier.accounts.lockout): LOGIN_FAILURE_LIMIT failed sign-ins
+# for one username, or from one client address, lock it out for LOGIN_COOLOFF_MINUTES
+# (counted again from each attempt made while locked). Attempts and lockouts are
+# recorded in the database and listed in the admin ("Access attempts", "Access
+# failures"); `manage.py axes_reset_username NAME` lifts a lockout early.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "pixtier.accounts.lockout.client_address"
+AXES_LOCKOUT_CALLABLE = "pixtier.accounts.lockout.lockout_response"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_HTTP_RESPONSE_CODE = 429
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -164,6 +164,11 @@ class TokenObtainApi(TokenObtainPairView):
     serializer_class = SignInSerializer
     throttle_classes = [TokenThrottle]
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        # authenticate() gets Django's request, not DRF's wrapper: django-axes marks a
+        # lockout on the request it is given, and its middleware reads Django's.
+        return {**super().get_serializer_context(), "request": self.request._request}
+
 
 @extend_schema_view(
     post=extend_schema(
