@@ -45,7 +45,8 @@ from pixtier.accounts.models import Tier, User  # noqa: E402
 from pixtier.accounts.selectors import tier_capabilities  # noqa: E402
 from pixtier.images import processing  # noqa: E402
 from pixtier.images.models import Image, Thumbnail  # noqa: E402
-from pixtier.images.services import image_upload, thumbnails_generate_for_image  # noqa: E402
+from pixtier.images.services import image_upload  # noqa: E402
+from pixtier.images.thumbnails import thumbnails_generate_for_image  # noqa: E402
 from pixtier.links.models import ExpiringLink  # noqa: E402
 from pixtier.links.selectors import (  # noqa: E402
     expiring_link_for_download,

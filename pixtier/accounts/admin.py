@@ -12,16 +12,13 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from pixtier.accounts.models import MAX_THUMBNAIL_HEIGHT, ThumbnailSize, Tier, User, default_tier
-from pixtier.images.models import Image
-from pixtier.images.quotas import human_bytes
-from pixtier.images.services import image_delete
+from pixtier.common.units import human_bytes
 
 admin.site.site_header = "Pixtier administration"
 admin.site.site_title = "Pixtier admin"
@@ -221,16 +218,3 @@ class UserAdmin(BaseUserAdmin):
             description = f"Move selected users to tier “{tier.name.replace('%', '%%')}”"
             actions[name] = (_move_to_tier_action(tier), name, description)
         return actions
-
-    # Images cascade with their owner; their files must go too, after the commit.
-    def delete_model(self, request: HttpRequest, obj: User) -> None:
-        with transaction.atomic():
-            for image in Image.objects.filter(owner=obj):
-                image_delete(image=image)
-            super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        with transaction.atomic():
-            for image in Image.objects.filter(owner__in=queryset):
-                image_delete(image=image)
-            super().delete_queryset(request, queryset)

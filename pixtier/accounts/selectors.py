@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
+from rest_framework.request import Request
 
 from pixtier.accounts.models import Tier, User, upload_limit
 from pixtier.common.cache import cache_forget, cache_get, cache_set
@@ -87,3 +88,8 @@ def user_usage(*, user_id: int) -> Usage:
         image_count=Count("images"), byte_count=Sum("images__size")
     )
     return Usage(images=totals["image_count"], storage_bytes=totals["byte_count"] or 0)
+
+
+def request_user(request: Request) -> User:
+    """The authenticated caller (views guarded by IsAuthenticated)."""
+    return request.user  # type: ignore[return-value]

@@ -1,4 +1,4 @@
-"""Keep cached tier capabilities and existing images in step with admin edits."""
+"""Keep cached tier capabilities in step with admin edits."""
 
 from typing import Any
 
@@ -26,8 +26,3 @@ def _tier_changed(sender: type[Tier], instance: Tier, **kwargs: Any) -> None:
 @receiver([post_save, post_delete], sender=ThumbnailSize)
 def _size_changed(sender: type[ThumbnailSize], instance: ThumbnailSize, **kwargs: Any) -> None:
     _forget(instance.tier_id)
-    if kwargs.get("created") and not kwargs.get("raw"):
-        from pixtier.images.tasks import enqueue_tier_backfill
-
-        tier_id = instance.tier_id
-        transaction.on_commit(lambda: enqueue_tier_backfill(tier_id=tier_id))

@@ -14,8 +14,6 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from pixtier.accounts.models import User
-
 
 class NewestFirstPagination(CursorPagination):
     ordering = ("-uploaded_at", "-id")
@@ -87,8 +85,3 @@ class BinaryApi(APIView):
 
 
 BINARY_RESPONSES: dict[Any, Any] = {(200, "image/*"): OpenApiTypes.BINARY, 304: None}
-
-
-def request_user(request: Request) -> User:
-    """The authenticated caller (views guarded by IsAuthenticated)."""
-    return request.user  # type: ignore[return-value]

@@ -15,8 +15,12 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedImage
-from pixtier.images.quotas import QuotaExceeded
+from pixtier.common.exceptions import (
+    CorruptImage,
+    ImageTooLarge,
+    QuotaExceeded,
+    UnsupportedImage,
+)
 
 # The body of every error answer, for the schema's error responses.
 ERROR_SCHEMA = inline_serializer("Error", {"detail": serializers.CharField()})

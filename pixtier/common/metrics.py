@@ -10,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from pixtier.images.processing import CorruptImage, ImageTooLarge, UnsupportedImage
+from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -18,7 +18,8 @@ from pixtier import delivery
 from pixtier.accounts.selectors import tier_capabilities
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.selectors import stored_original, stored_thumbnail
-from pixtier.images.services import ThumbnailNotReady, image_delete, thumbnail_get
+from pixtier.images.services import image_delete
+from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 
 
 class ThumbnailInline(admin.TabularInline):

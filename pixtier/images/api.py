@@ -19,19 +19,15 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from pixtier import delivery
-from pixtier.accounts.selectors import Capabilities, tier_capabilities
-from pixtier.common.api import (
-    BINARY_RESPONSES,
-    BinaryApi,
-    NewestFirstPagination,
-    request_user,
-)
+from pixtier.accounts.selectors import Capabilities, request_user, tier_capabilities
+from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestFirstPagination
 from pixtier.common.errors import ERROR_SCHEMA, PayloadTooLarge, ServiceUnavailable
 from pixtier.common.throttles import DownloadThrottle, UploadThrottle
 from pixtier.images.models import Image
 from pixtier.images.processing import thumbnail_size
 from pixtier.images.selectors import image_get, image_list, stored_original, stored_thumbnail
-from pixtier.images.services import ThumbnailNotReady, image_delete, image_upload, thumbnail_get
+from pixtier.images.services import image_delete, image_upload
+from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 
 # Multipart framing around the file; a body this much over the limit is refused unread.
 _MULTIPART_SLACK = 64 * 1024

@@ -11,23 +11,8 @@ from pixtier.accounts.selectors import (
     tier_capabilities_load,
     user_usage,
 )
-from pixtier.images.processing import ImageTooLarge
-
-
-class QuotaExceeded(Exception):
-    """The upload would take the owner over a quota of their tier; ``str(exc)`` names the
-    quota and the current usage."""
-
-    def __init__(self, message: str, *, quota: str) -> None:
-        super().__init__(message)
-        self.quota = quota
-
-
-def human_bytes(size: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
+from pixtier.common.exceptions import ImageTooLarge, QuotaExceeded
+from pixtier.common.units import human_bytes
 
 
 def upload_quota_check(*, owner: User, size: int, lock: bool = False) -> None:

@@ -10,6 +10,7 @@ from pixtier.accounts.models import User
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common.cache import cache_forget, cache_get, cache_set
 from pixtier.delivery import StoredFile
+from pixtier.images import processing
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
 
@@ -108,3 +109,9 @@ def stored_thumbnail(image: Image, thumb: Thumbnail) -> StoredFile:
         modified=thumb.created_at,
         filename=_filename(image, f"-{thumb.height}px", EXTENSIONS_BY_TYPE[image.content_type]),
     )
+
+
+def image_info(image: Image) -> processing.ImageInfo:
+    """What processing needs to know of a stored original, from its row."""
+    fmt: processing.Format = "png" if image.content_type == "image/png" else "jpeg"
+    return processing.ImageInfo(format=fmt, width=image.width, height=image.height)

@@ -12,28 +12,17 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import connection
 
-from pixtier.common.errors import STORAGE_ERRORS
-from pixtier.images import selectors, services
+from pixtier.common.tasks import RETRYING
+from pixtier.images import backfills, selectors, thumbnails
 
 logger = logging.getLogger(__name__)
-
-# Every task may run twice (acks_late redelivers one whose worker died), so each is
-# idempotent: the thumbnail claims make a second run a no-op.
-RETRYING: dict[str, Any] = {
-    "acks_late": True,
-    "autoretry_for": STORAGE_ERRORS,
-    "retry_backoff": 2,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-    "max_retries": 8,
-}
 
 
 @shared_task(bind=True, **RETRYING)
 def generate_thumbnails(self: Task, image_id: str) -> list[int]:
     """Make an image's thumbnails for its owner's current tier (queued after upload)."""
     pk = uuid.UUID(str(image_id))
-    made = services.thumbnails_generate_for_image(image_id=pk)
+    made = thumbnails.thumbnails_generate_for_image(image_id=pk)
     if selectors.thumbnail_heights_missing(image_id=pk):
         # Another process holds a claim. If it dies mid-generation its claim turns
         # stale, and this retry takes it over: the thumbnail is made without a request.
@@ -46,20 +35,20 @@ def generate_thumbnails(self: Task, image_id: str) -> list[int]:
 @shared_task(**RETRYING)
 def backfill_tier(tier_id: int) -> int:
     """Make a tier's heights for its users' existing images (queued when it gains one)."""
-    return services.thumbnails_backfill_tier(tier_id=tier_id)
+    return thumbnails.thumbnails_backfill_tier(tier_id=tier_id)
 
 
 @shared_task(**RETRYING)
 def prune_thumbnails() -> int:
     """Periodic (beat): drop thumbnails of heights no longer in the owner's tier."""
-    return services.thumbnails_prune()
+    return thumbnails.thumbnails_prune()
 
 
 @shared_task(**RETRYING)
 def backfill_placeholders(after: str | None = None) -> int:
     """Placeholders for images stored before they existed, a batch per run; queues the
     next batch itself until none is left (``manage.py backfill_placeholders --queue``)."""
-    last = services.image_placeholders_backfill(
+    last = backfills.image_placeholders_backfill(
         after=uuid.UUID(after) if after else None, limit=PLACEHOLDER_BATCH
     )
     if last is None:
@@ -135,11 +124,11 @@ def enqueue_thumbnails(*, image_id: uuid.UUID) -> None:
     if settings.PIXTIER_BACKGROUND == "celery":
         _queue(generate_thumbnails, str(image_id))
     else:
-        _run(services.thumbnails_generate_for_image, image_id=image_id)
+        _run(thumbnails.thumbnails_generate_for_image, image_id=image_id)
 
 
 def enqueue_tier_backfill(*, tier_id: int) -> None:
     if settings.PIXTIER_BACKGROUND == "celery":
         _queue(backfill_tier, tier_id)
     else:
-        _run(services.thumbnails_backfill_tier, tier_id=tier_id)
+        _run(thumbnails.thumbnails_backfill_tier, tier_id=tier_id)

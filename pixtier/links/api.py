@@ -19,19 +19,14 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from pixtier import delivery
-from pixtier.accounts.selectors import Capabilities, tier_capabilities
+from pixtier.accounts.selectors import Capabilities, request_user, tier_capabilities
 from pixtier.common import metrics
-from pixtier.common.api import (
-    BINARY_RESPONSES,
-    BinaryApi,
-    NewestLinksFirstPagination,
-    request_user,
-)
+from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestLinksFirstPagination
 from pixtier.common.errors import ERROR_SCHEMA, Gone, ServiceUnavailable
 from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
-from pixtier.images.services import ThumbnailNotReady, thumbnail_get
+from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 from pixtier.links.models import MAX_DOWNLOADS_LIMIT, ExpiringLink
 from pixtier.links.selectors import (
     expiring_link_for_download,

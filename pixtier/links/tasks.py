@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from pixtier.images.tasks import RETRYING
+from pixtier.common.tasks import RETRYING
 from pixtier.links import services
 
 

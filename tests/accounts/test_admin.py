@@ -17,7 +17,8 @@ from PIL import Image as PILImage
 from pixtier.accounts.models import MAX_THUMBNAIL_HEIGHT, ThumbnailSize, Tier, User
 from pixtier.accounts.selectors import tier_capabilities
 from pixtier.images.models import Image
-from pixtier.images.services import image_upload, thumbnails_generate
+from pixtier.images.services import image_upload
+from pixtier.images.thumbnails import thumbnails_generate
 from pixtier.links.models import ExpiringLink
 from pixtier.links.services import expiring_link_create
 from pixtier.links.signing import link_token

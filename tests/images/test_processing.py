@@ -18,6 +18,7 @@ from PIL.PngImagePlugin import PngInfo
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
+from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
 from pixtier.images import processing
 from tests.conftest import jpeg_bytes, photo, png_bytes, upload
 
@@ -520,14 +521,14 @@ def test_identify_names_pngs_and_jpegs(data: bytes, fmt: str) -> None:
     ],
 )
 def test_identify_refuses_other_formats_by_name(data: bytes, received: str) -> None:
-    with pytest.raises(processing.UnsupportedImage) as refused:
+    with pytest.raises(UnsupportedImage) as refused:
         processing.identify(data)
 
     assert str(refused.value) == f"Only PNG and JPEG images are accepted; received {received}."
 
 
 def test_identify_refuses_empty_data() -> None:
-    with pytest.raises(processing.CorruptImage, match="empty"):
+    with pytest.raises(CorruptImage, match="empty"):
         processing.identify(b"")
 
 
@@ -548,9 +549,9 @@ def test_inspect_judges_limits_from_the_header_alone() -> None:
     bomb = raw_png(20_000, 20_000, bit_depth=8, colour_type=2, pixel=b"\0\0\0", header_only=True)
     assert len(bomb) < 200
 
-    with pytest.raises(processing.ImageTooLarge, match=r"20000x20000 = 400\.0 megapixels"):
+    with pytest.raises(ImageTooLarge, match=r"20000x20000 = 400\.0 megapixels"):
         processing.inspect(bomb, **LIMITS)
-    with pytest.raises(processing.CorruptImage):
+    with pytest.raises(CorruptImage):
         processing.inspect(bomb, max_pixels=400_000_000, max_dimension=20_000)
 
 
@@ -560,9 +561,9 @@ def test_inspect_limits_are_inclusive() -> None:
     info = processing.inspect(data, max_pixels=60_000, max_dimension=300)
 
     assert (info.format, info.width, info.height) == ("png", 300, 200)
-    with pytest.raises(processing.ImageTooLarge, match="megapixels"):
+    with pytest.raises(ImageTooLarge, match="megapixels"):
         processing.inspect(data, max_pixels=59_999, max_dimension=300)
-    with pytest.raises(processing.ImageTooLarge, match="no side may exceed 299 pixels"):
+    with pytest.raises(ImageTooLarge, match="no side may exceed 299 pixels"):
         processing.inspect(data, max_pixels=60_000, max_dimension=299)
 
 
@@ -572,7 +573,7 @@ def test_inspect_limits_are_inclusive() -> None:
     ids=["jpeg-without-end-marker", "jpeg-half", "png-half", "png-last-data-missing"],
 )
 def test_inspect_refuses_truncated_files(data: bytes) -> None:
-    with pytest.raises(processing.CorruptImage, match="truncated or corrupt"):
+    with pytest.raises(CorruptImage, match="truncated or corrupt"):
         processing.inspect(data, **LIMITS)
 
 

@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from pixtier.images.backfills import image_placeholders_backfill
 from pixtier.images.models import Image
-from pixtier.images.services import image_placeholders_backfill
 from pixtier.images.tasks import backfill_placeholders
 
 

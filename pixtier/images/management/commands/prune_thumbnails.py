@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from pixtier.images.services import thumbnails_prune
+from pixtier.images.thumbnails import thumbnails_prune
 
 
 class Command(BaseCommand):

@@ -1,0 +1,175 @@
+"""Making thumbnails exactly once: claims on the (image, height) row, one decode for all
+of an image's missing heights, and on-demand waiting for a thumbnail another process makes.
+The background jobs (after an upload, after a tier gains a height) and the prune call in."""
+
+import hashlib
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404
+from django.utils import timezone
+
+from pixtier.accounts.models import ThumbnailSize
+from pixtier.accounts.selectors import tier_capabilities_load
+from pixtier.common import metrics
+from pixtier.images import keys, processing
+from pixtier.images.models import Image, Thumbnail
+from pixtier.images.selectors import image_info, thumbnail_ready
+
+logger = logging.getLogger(__name__)
+
+State = Thumbnail.State
+
+
+class ThumbnailNotReady(Exception):
+    """Another process is still making the thumbnail after the wait limit."""
+
+
+def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
+    """Claim the missing (or abandoned) thumbnails among ``heights``; return the won ones.
+
+    The unique (image, height) row is the lock, so this is exactly-once across threads,
+    processes and hosts sharing the database.
+    """
+    stale_before = now - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS)
+    existing = {t.height: t for t in Thumbnail.objects.filter(image=image, height__in=heights)}
+    won = []
+    for height in heights:
+        row = existing.get(height)
+        if row is None:
+            try:
+                with transaction.atomic():
+                    Thumbnail.objects.create(image=image, height=height, claimed_at=now)
+            except IntegrityError:
+                continue
+            won.append(height)
+        elif row.state == State.PENDING and row.claimed_at < stale_before:
+            taken = Thumbnail.objects.filter(
+                pk=row.pk, state=State.PENDING, claimed_at=row.claimed_at
+            ).update(claimed_at=now)
+            if taken:
+                won.append(height)
+    return won
+
+
+def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
+    """Make the thumbnails among ``heights`` that nobody has made or is making.
+
+    One decode serves all of them. A file becomes visible only when its row turns READY;
+    a claim lost meanwhile (image deleted, claim taken over) discards the file.
+    """
+    now = timezone.now()
+    claimed = _claim(image=image, heights=sorted(set(heights)), now=now)
+    if not claimed:
+        return []
+    info = image_info(image)
+    made = []
+    try:
+        with default_storage.open(image.original_key, "rb") as original:
+            data = original.read()
+        started = time.perf_counter()
+        rendered = processing.make_thumbnails(
+            data, info=info, heights=claimed, jpeg_quality=settings.PIXTIER_JPEG_QUALITY
+        )
+        seconds = time.perf_counter() - started
+        metrics.THUMBNAIL_GENERATION_SECONDS.labels(format=info.format).observe(seconds)
+        logger.info(
+            "made %s thumbnails %s of %s in %.0f ms",
+            info.format,
+            claimed,
+            image.pk,
+            seconds * 1000,
+        )
+        for height, thumb in rendered.items():
+            key = default_storage.save(
+                keys.thumbnail_key(image.pk, height, info.extension, claimed_at=now),
+                ContentFile(thumb.data),
+            )
+            updated = Thumbnail.objects.filter(
+                image=image, height=height, state=State.PENDING, claimed_at=now
+            ).update(
+                state=State.READY,
+                key=key,
+                pixel_width=thumb.width,
+                pixel_height=thumb.height,
+                size=len(thumb.data),
+                sha256=hashlib.sha256(thumb.data).hexdigest(),
+                created_at=timezone.now(),
+            )
+            if updated:
+                made.append(height)
+            else:
+                default_storage.delete(key)
+    finally:
+        # Release what we claimed but did not finish, so the next request retries at once.
+        Thumbnail.objects.filter(
+            image=image, height__in=claimed, state=State.PENDING, claimed_at=now
+        ).delete()
+    metrics.THUMBNAILS_GENERATED.labels(format=info.format).inc(len(made))
+    return made
+
+
+def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -> Thumbnail:
+    """The READY thumbnail of ``image`` for tier height ``height``, made on demand.
+
+    Concurrent callers make it once: one wins the claim (and makes the tier's other
+    missing heights from the same decode), the others wait for its row to turn READY.
+    """
+    deadline = time.monotonic() + settings.PIXTIER_THUMBNAIL_WAIT_SECONDS
+    delay = 0.02
+    wanted = [height, *(h for h in tier_heights if h != height)]
+    while True:
+        thumb = thumbnail_ready(image_id=image.pk, height=height)
+        if thumb is not None:
+            return thumb
+        if height in thumbnails_generate(image=image, heights=wanted):
+            continue
+        if not Image.objects.filter(pk=image.pk).exists():
+            raise Http404("The image was deleted.")
+        if time.monotonic() >= deadline:
+            raise ThumbnailNotReady(f"Thumbnail {height} of {image.pk} is still being made")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def thumbnails_generate_for_image(*, image_id: uuid.UUID) -> list[int]:
+    """Background job after an upload: make every height of the owner's current tier."""
+    image = Image.objects.select_related("owner").filter(pk=image_id).first()
+    if image is None:
+        return []
+    capabilities = tier_capabilities_load(tier_id=image.owner.tier_id)
+    return thumbnails_generate(image=image, heights=list(capabilities.heights))
+
+
+def thumbnails_backfill_tier(*, tier_id: int) -> int:
+    """Background job after a tier gains a height: make it for its users' images."""
+    heights = list(tier_capabilities_load(tier_id=tier_id).heights)
+    made = 0
+    for image in Image.objects.filter(owner__tier_id=tier_id).iterator(chunk_size=200):
+        made += len(thumbnails_generate(image=image, heights=heights))
+    return made
+
+
+def thumbnails_prune() -> int:
+    """Delete thumbnails of heights no longer in the owner's tier, and abandoned claims."""
+    in_tier = ThumbnailSize.objects.filter(
+        tier_id=OuterRef("image__owner__tier_id"), height=OuterRef("height")
+    )
+    abandoned_before = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS)
+    doomed = Thumbnail.objects.filter(
+        ~Exists(in_tier) | Q(state=State.PENDING, claimed_at__lt=abandoned_before)
+    )
+    pruned = 0
+    for thumb in doomed.iterator(chunk_size=500):
+        # Only if untouched since read: a claim renewed meanwhile is someone's live work.
+        # The file follows the row (pixtier.images.signals).
+        deleted, _ = Thumbnail.objects.filter(pk=thumb.pk, claimed_at=thumb.claimed_at).delete()
+        pruned += deleted
+    return pruned
