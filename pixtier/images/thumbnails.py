@@ -6,6 +6,8 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,6 +28,19 @@ from pixtier.images.selectors import image_info, thumbnail_ready
 logger = logging.getLogger(__name__)
 
 State = Thumbnail.State
+
+
+@dataclass(frozen=True)
+class WaitClock:
+    """The time a request waiting for another process's thumbnail reads and sleeps on.
+    Tests put a clock of their own in ``CLOCK`` (as DRF's throttles take a ``timer``), so
+    waiting out the limit takes no real time."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+CLOCK = WaitClock()
 
 
 class ThumbnailNotReady(Exception):
@@ -122,7 +137,8 @@ def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -
     Concurrent callers make it once: one wins the claim (and makes the tier's other
     missing heights from the same decode), the others wait for its row to turn READY.
     """
-    deadline = time.monotonic() + settings.PIXTIER_THUMBNAIL_WAIT_SECONDS
+    clock = CLOCK
+    deadline = clock.now() + settings.PIXTIER_THUMBNAIL_WAIT_SECONDS
     delay = 0.02
     wanted = [height, *(h for h in tier_heights if h != height)]
     while True:
@@ -133,9 +149,9 @@ def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -
             continue
         if not Image.objects.filter(pk=image.pk).exists():
             raise Http404("The image was deleted.")
-        if time.monotonic() >= deadline:
+        if clock.now() >= deadline:
             raise ThumbnailNotReady(f"Thumbnail {height} of {image.pk} is still being made")
-        time.sleep(delay)
+        clock.sleep(delay)
         delay = min(delay * 2, 0.25)
 
 

@@ -18,7 +18,7 @@ from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
-from pixtier.images import processing, tasks
+from pixtier.images import processing, tasks, thumbnails
 from pixtier.images.models import Image, Thumbnail
 from tests.conftest import jpeg_bytes, png_bytes, stored_files
 
@@ -216,26 +216,44 @@ def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
     assert len(thumbnail_files(200)) == 1
 
 
+class FakeClock:
+    """Time that passes only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.time = 1000.0
+        self.naps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.naps.append(seconds)
+        self.time += seconds
+
+
 def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
     basic_user: User,
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
     generations: Counter[int],
 ) -> None:
-    settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 1
+    settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 30
+    clock = FakeClock()
+    monkeypatch.setattr(thumbnails, "CLOCK", thumbnails.WaitClock(clock.now, clock.sleep))
     image = uploaded(basic_user)
     Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
 
-    started = time.monotonic()
     response = client_for(basic_user).get(thumbnail_url(image, 200))
-    waited = time.monotonic() - started
 
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
     assert "retry" in response.json()["detail"].lower()
     assert int(response["Retry-After"]) > 0
-    assert 1 <= waited < 5
+    # It waited the whole limit and no longer, looking again at least every 0.25 s.
+    assert 30 <= sum(clock.naps) < 30.25
+    assert max(clock.naps) == 0.25
     assert generations[200] == 0
     assert thumbnail_files(200) == []
 
