@@ -113,7 +113,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times everything
+    # First: a malformed or too large Content-Length is refused before anything reads it.
+    "pixtier.common.limits.RequestSizeMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # times everything after
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -398,6 +400,11 @@ PIXTIER_MAX_DIMENSION = env_int("MAX_IMAGE_DIMENSION", 20_000, minimum=1)
 PIXTIER_MAX_TITLE_LENGTH = 200
 # Let Django spool an allowed upload to memory rather than a temp file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = PIXTIER_MAX_UPLOAD_BYTES + 1
+# Every other request body (JSON, forms, sign-ins): a larger Content-Length is 413 before
+# the body is read (pixtier.common.limits); Django's own check says the same for what it
+# reads into memory.
+PIXTIER_MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PIXTIER_MAX_REQUEST_BYTES
 DATA_UPLOAD_MAX_NUMBER_FILES = 5
 
 # Expiring links: lifetime bounds in seconds, inclusive.
