@@ -4,11 +4,17 @@ start with the commands the Makefile and the integration tests use, and every va
 one the settings read and .env.example documents."""
 
 import json
+import os
 import re
+import secrets
 import shlex
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +121,112 @@ def test_the_example_environment_holds_no_secret() -> None:
     example = (REPO / ".env.example").read_text()
     for name in ("SECRET_KEY", "POSTGRES_PASSWORD", "S3_SECRET_ACCESS_KEY", "DEMO_PASSWORD"):
         assert re.search(rf"^{name}=change-me$", example, re.MULTILINE), name
+
+
+# --- the environment compose gives a service ---------------------------------------------
+
+_VARIABLE = re.compile(
+    r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<plain>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def dotenv(text: str) -> dict[str, str]:
+    """KEY=VALUE lines, as compose reads an env file (comments and blanks skipped)."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {
+        key.strip(): value.strip().strip("'\"")
+        for key, value in pairs
+        if not key.lstrip().startswith("#")
+    }
+
+
+def interpolate(value: str, variables: Mapping[str, str]) -> str:
+    """Compose's ``$$``, ``$NAME``, ``${NAME}``, ``${NAME:-default}``, ``${NAME-default}``,
+    ``${NAME:?error}`` and ``${NAME?error}``."""
+
+    def one(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match["braced"] or match["plain"]
+        op, arg = match["op"] or "", match["arg"] or ""
+        value = variables.get(name)
+        unset = value is None or (op.startswith(":") and value == "")
+        if op.endswith("?") and unset:
+            raise ValueError(f"compose refuses to start: {arg or name}")
+        if op.endswith("-") and unset:
+            return arg
+        return value or ""
+
+    return _VARIABLE.sub(one, value)
+
+
+def compose_environment(service: str, dotenv_text: str) -> dict[str, str]:
+    """What the service's processes get: its env files, then its ``environment`` (anchors
+    and merge keys resolved by the YAML loader), interpolated from ``.env``."""
+    variables = dotenv(dotenv_text)
+    definition = SERVICES[service]
+    files = definition.get("env_file", [])
+    environment: dict[str, str] = {}
+    for file in [files] if isinstance(files, str) else files:
+        path = file if isinstance(file, str) else file["path"]
+        environment.update(dotenv((REPO / path).read_text()))
+    declared = definition.get("environment", {})
+    if isinstance(declared, list):
+        declared = dict(item.split("=", 1) for item in declared)
+    environment.update({name: str(value) for name, value in declared.items()})
+    return {name: interpolate(value, variables) for name, value in environment.items()}
+
+
+def operator_dotenv() -> str:
+    """.env as the README says to make it: .env.example with every change-me replaced."""
+    example = (REPO / ".env.example").read_text()
+    return re.sub(r"=change-me$", lambda _: "=" + secrets.token_urlsafe(50), example, flags=re.M)
+
+
+def settings_under(environment: Mapping[str, str], expression: str) -> Any:
+    """``expression`` evaluated on the settings a process with ``environment`` gets."""
+    code = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        f"print(json.dumps({expression}))"
+    )
+    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings"}
+    answer = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**env, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def test_compose_interpolates_as_compose_does() -> None:
+    variables = {"SET": "x", "EMPTY": ""}
+    assert interpolate("a$$b ${SET} $SET ${UNSET:-d} ${EMPTY:-d} ${EMPTY-d}", variables) == (
+        "a$b x x d d "
+    )
+    with pytest.raises(ValueError, match="set it"):
+        interpolate("${EMPTY:?set it}", variables)
+
+
+def test_web_trusts_exactly_one_proxy_in_compose() -> None:
+    """nginx is web's only proxy: the client address the rate limits and the sign-in
+    lockouts count is the one nginx saw, not whatever a client writes in X-Forwarded-For
+    (with no proxy trusted, every client would share nginx's address and one could lock
+    everyone out)."""
+    environment = compose_environment("web", operator_dotenv())
+
+    trusted = settings_under(
+        environment,
+        '[settings.REST_FRAMEWORK["NUM_PROXIES"], settings.SECURE_PROXY_SSL_HEADER, '
+        "settings.USE_X_FORWARDED_HOST]",
+    )
+
+    assert trusted == [1, ["HTTP_X_FORWARDED_PROTO", "https"], True]
+    assert environment.get("BEHIND_PROXY") == "1"
+    assert (
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"
+        in (REPO / "deploy" / "nginx.conf").read_text()
+    )

@@ -143,7 +143,7 @@ def front(service_env: dict[str, str], tmp_path: Path) -> Iterator[Front]:
         "STORAGE_BACKEND": "local",  # service_env is built for the S3 pass
         "MEDIA_ROOT": str(media),
         "DELIVERY_MODE": "x-accel",
-        "BEHIND_PROXY": "1",  # as deploy/docker-compose.yml runs it
+        "BEHIND_PROXY": "1",  # as docker-compose.yml runs web
         "BACKGROUND_MODE": "off",  # thumbnails on demand; nothing left in the shared queue
         "TIER_CACHE_SECONDS": "0",  # a tier change in this process is seen at once there
     }
