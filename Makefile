@@ -88,6 +88,7 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null 2>&1 \
 		|| echo "bench: no wrk; a Python load generator stands in"
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.formats
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

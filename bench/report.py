@@ -410,6 +410,11 @@ def render(
         "and never committed. Thumbnails are Enterprise's: 200 and 400 px high, JPEG "
         "quality 85.",
         "",
+        "Parts measured by modules of their own, each with its report:",
+        "",
+        "- Modern formats and placeholders (WebP, AVIF, BlurHash): "
+        "[docs/benchmarks/formats.md](docs/benchmarks/formats.md), `python -m bench.formats`.",
+        "",
         "## Machine",
         "",
         _machine(facts),

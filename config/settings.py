@@ -416,6 +416,13 @@ PIXTIER_LINK_MAX_SECONDS = 30_000
 PIXTIER_JPEG_QUALITY = env_int("THUMBNAIL_JPEG_QUALITY", 85, minimum=1)
 PIXTIER_THUMBNAIL_CLAIM_SECONDS = env_int("THUMBNAIL_CLAIM_SECONDS", 60, minimum=1)
 PIXTIER_THUMBNAIL_WAIT_SECONDS = env_int("THUMBNAIL_WAIT_SECONDS", 30, minimum=1)
+# Thumbnails in the original's format are made with the upload; WebP and AVIF on the first
+# request that negotiates them, or with the upload too when named here ("webp,avif").
+PIXTIER_EAGER_FORMATS = tuple(env_list("THUMBNAIL_EAGER_FORMATS", []))
+if not set(PIXTIER_EAGER_FORMATS) <= {"webp", "avif"}:
+    raise ImproperlyConfigured(
+        f"THUMBNAIL_EAGER_FORMATS may name webp and avif, got {','.join(PIXTIER_EAGER_FORMATS)!r}"
+    )
 # "celery": queued for the workers (the default with REDIS_URL); "thread": an in-process
 # thread (the default without); "sync": before the request returns (tests); "off": only
 # on demand.

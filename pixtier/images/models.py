@@ -37,7 +37,7 @@ class Image(models.Model):
 
 
 class Thumbnail(models.Model):
-    """A stored thumbnail for one tier height H, or a claim to make it.
+    """A stored thumbnail for one tier height H in one format, or a claim to make it.
 
     The row is the lock: whoever inserts it (state PENDING) makes the file, on any
     process or host; everybody else waits for READY. ``claimed_at`` lets a later
@@ -50,6 +50,11 @@ class Thumbnail(models.Model):
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="thumbnails")
     height = models.PositiveIntegerField(help_text="The tier height H this thumbnail is for.")
+    format = models.CharField(
+        max_length=4,
+        choices=[(fmt, fmt) for fmt in ("jpeg", "png", "webp", "avif")],
+        help_text="The file's format: the original's, or one a client negotiated.",
+    )
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     claimed_at = models.DateTimeField()
     key = models.CharField(max_length=255, blank=True)
@@ -63,8 +68,10 @@ class Thumbnail(models.Model):
     class Meta:
         ordering = ["height"]
         constraints = [
-            models.UniqueConstraint(fields=["image", "height"], name="unique_image_height"),
+            models.UniqueConstraint(
+                fields=["image", "height", "format"], name="unique_image_height_format"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.image_id} @ {self.height} px ({self.state})"
+        return f"{self.image_id} @ {self.height} px {self.format} ({self.state})"

@@ -12,10 +12,18 @@ import pyvips
 
 from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
 
-Format = Literal["jpeg", "png"]
+Format = Literal["jpeg", "png"]  # what uploads may be
+# What thumbnails may be: the original's format, or one a client negotiates (SPEC 10).
+OutputFormat = Literal["jpeg", "png", "webp", "avif"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif")
 
-CONTENT_TYPES: dict[Format, str] = {"jpeg": "image/jpeg", "png": "image/png"}
-EXTENSIONS: dict[Format, str] = {"jpeg": "jpg", "png": "png"}
+CONTENT_TYPES: dict[OutputFormat, str] = {
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "avif": "image/avif",
+}
+EXTENSIONS: dict[OutputFormat, str] = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 # libvips loaders (VipsForeignLoad<Name>Buffer) whose files are PNG or JPEG to any other
 # reader. Ultra HDR is a JPEG with a gain map appended, as recent phones write it; we keep
 # the file and show its standard (SDR) image.
@@ -201,13 +209,59 @@ def _to_8bit(image: pyvips.Image) -> pyvips.Image:
     return image.colourspace("b-w" if grey else "srgb").cast("uchar")
 
 
-def _encode(image: pyvips.Image, fmt: Format, *, jpeg_quality: int) -> bytes:
+@dataclass(frozen=True)
+class EncoderSettings:
+    """WebP and AVIF encoder settings, chosen by measurement (``python -m bench.formats``,
+    docs/benchmarks/formats.md): the lowest quality whose thumbnails keep the JPEG
+    thumbnail's SSIM on the photo-like bench inputs, at the effort that keeps a cold
+    AVIF within 3x a cold JPEG."""
+
+    # WebP Q84 is 6 % smaller but below the JPEG's SSIM at 400 px; effort 4 saves 5 % of
+    # the bytes over effort 2. AVIF effort 1 would save 7 % of the bytes for 3.5x the
+    # encode time, which puts a cold 400 px AVIF past 3x a cold JPEG; Q68 is below the
+    # JPEG's SSIM.
+    webp_quality: int = 85
+    webp_effort: int = 4
+    avif_quality: int = 70
+    avif_effort: int = 0
+
+
+ENCODER = EncoderSettings()
+
+
+def encode(
+    image: pyvips.Image,
+    fmt: OutputFormat,
+    *,
+    jpeg_quality: int = 85,
+    settings: EncoderSettings = ENCODER,
+) -> bytes:
+    """A resized picture as a thumbnail file: no metadata; alpha kept where the format
+    has it (JPEG gets the picture on white)."""
     image = _to_8bit(image)
     if fmt == "jpeg":
+        if image.hasalpha():
+            image = image.flatten(background=[255] * (image.bands - 1))
         # Default Huffman tables: optimize_coding would double the encode time of a
         # thumbnail to save about 1.5 % of its bytes (see BENCHMARKS.md).
         return image.jpegsave_buffer(Q=jpeg_quality, keep="none")
+    if fmt == "webp":
+        return image.webpsave_buffer(
+            Q=settings.webp_quality, effort=settings.webp_effort, keep="none"
+        )
+    if fmt == "avif":
+        return image.heifsave_buffer(
+            compression="av1",
+            Q=settings.avif_quality,
+            effort=settings.avif_effort,
+            bitdepth=8,
+            keep="none",
+        )
     return image.pngsave_buffer(compression=_PNG_COMPRESSION, filter=_PNG_FILTERS, keep="none")
+
+
+def _encode(image: pyvips.Image, fmt: OutputFormat, *, jpeg_quality: int) -> bytes:
+    return encode(image, fmt, jpeg_quality=jpeg_quality)
 
 
 def _jpeg_shrink(info: ImageInfo, target: tuple[int, int]) -> int:
@@ -244,14 +298,20 @@ def _colour_options(image: pyvips.Image) -> dict[str, str]:
 
 
 def make_thumbnails(
-    data: bytes, *, info: ImageInfo, heights: list[int], jpeg_quality: int = 85
+    data: bytes,
+    *,
+    info: ImageInfo,
+    heights: list[int],
+    jpeg_quality: int = 85,
+    fmt: OutputFormat | None = None,
 ) -> dict[int, Rendered]:
     """Decode once and make a thumbnail per tier height, keyed by that height.
 
     The largest is made from a decode shrunk on load as far as it allows, EXIF
     orientation applied and colour converted to sRGB; the smaller ones are reduced from
-    it. Metadata is stripped; output format follows the input; alpha is kept.
+    it. Metadata is stripped; the format is ``fmt`` (default: the input's); alpha is kept.
     """
+    out = fmt or info.format
     sizes = {h: thumbnail_size(info.width, info.height, h) for h in heights}
     targets = sorted(set(sizes.values()), key=lambda s: s[1], reverse=True)
     rendered: dict[tuple[int, int], Rendered] = {}
@@ -271,7 +331,7 @@ def make_thumbnails(
         else:
             image = base.thumbnail_image(width, height=height, size="force")
         rendered[width, height] = Rendered(
-            _encode(image, info.format, jpeg_quality=jpeg_quality), width, height
+            _encode(image, out, jpeg_quality=jpeg_quality), width, height
         )
     return {h: rendered[size] for h, size in sizes.items()}
 

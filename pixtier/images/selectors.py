@@ -12,7 +12,7 @@ from pixtier.common.cache import cache_forget, cache_get, cache_set
 from pixtier.delivery import StoredFile
 from pixtier.images import processing
 from pixtier.images.models import Image, Thumbnail
-from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
+from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS, OutputFormat
 
 EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
 
@@ -42,44 +42,45 @@ def image_get(*, owner: User, image_id: uuid.UUID) -> Image:
 
 
 def thumbnail_heights_missing(*, image_id: uuid.UUID) -> list[int]:
-    """Heights of the owner's current tier the image has no READY thumbnail for yet
-    (none when the image is gone)."""
-    image = Image.objects.filter(pk=image_id).values("owner__tier_id").first()
+    """Heights of the owner's current tier the image has no READY thumbnail in its
+    original's format for yet (none when the image is gone)."""
+    image = Image.objects.filter(pk=image_id).values("owner__tier_id", "content_type").first()
     if image is None:
         return []
     heights = tier_capabilities_load(tier_id=image["owner__tier_id"]).heights
+    fmt = "png" if image["content_type"] == "image/png" else "jpeg"
     ready = set(
         Thumbnail.objects.filter(
-            image_id=image_id, height__in=heights, state=Thumbnail.State.READY
+            image_id=image_id, height__in=heights, format=fmt, state=Thumbnail.State.READY
         ).values_list("height", flat=True)
     )
     return [height for height in heights if height not in ready]
 
 
-def _thumbnail_key(image_id: uuid.UUID, height: int) -> str:
-    return f"pixtier:thumbnail-ready:{image_id}:{height}"
+def _thumbnail_key(image_id: uuid.UUID, height: int, fmt: str) -> str:
+    return f"pixtier:thumbnail-ready:{image_id}:{height}:{fmt}"
 
 
-def thumbnail_ready(*, image_id: uuid.UUID, height: int) -> Thumbnail | None:
-    """The READY thumbnail of tier height ``height``, if made: one query, or none while
-    cached. A READY row never changes, it only goes (``pixtier.images.signals`` forgets
-    it then); rows not READY yet are never cached."""
+def thumbnail_ready(*, image_id: uuid.UUID, height: int, fmt: str) -> Thumbnail | None:
+    """The READY ``fmt`` thumbnail of tier height ``height``, if made: one query, or none
+    while cached. A READY row never changes, it only goes (``pixtier.images.signals``
+    forgets it then); rows not READY yet are never cached."""
     timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
-    key = _thumbnail_key(image_id, height)
+    key = _thumbnail_key(image_id, height, fmt)
     if timeout > 0:
         cached: Thumbnail | None = cache_get(key)
         if cached is not None:
             return cached
     thumb = Thumbnail.objects.filter(
-        image_id=image_id, height=height, state=Thumbnail.State.READY
+        image_id=image_id, height=height, format=fmt, state=Thumbnail.State.READY
     ).first()
     if thumb is not None and timeout > 0:
         cache_set(key, thumb, timeout)
     return thumb
 
 
-def thumbnail_forget(*, image_id: uuid.UUID, height: int) -> None:
-    cache_forget([_thumbnail_key(image_id, height)])
+def thumbnail_forget(*, image_id: uuid.UUID, height: int, fmt: str) -> None:
+    cache_forget([_thumbnail_key(image_id, height, fmt)])
 
 
 def _filename(image: Image, suffix: str, extension: str) -> str:
@@ -101,13 +102,14 @@ def stored_thumbnail(image: Image, thumb: Thumbnail) -> StoredFile:
     # READY rows always carry these; the asserts narrow the types.
     assert thumb.size is not None
     assert thumb.created_at is not None
+    fmt: OutputFormat = thumb.format  # type: ignore[assignment]
     return StoredFile(
         key=thumb.key,
-        content_type=image.content_type,
+        content_type=CONTENT_TYPES[fmt],
         size=thumb.size,
         sha256=thumb.sha256,
         modified=thumb.created_at,
-        filename=_filename(image, f"-{thumb.height}px", EXTENSIONS_BY_TYPE[image.content_type]),
+        filename=_filename(image, f"-{thumb.height}px", EXTENSIONS[fmt]),
     )
 
 

@@ -30,12 +30,12 @@ def _thumbnail_deleted(sender: type[Thumbnail], instance: Thumbnail, **kwargs: A
     _delete_after_commit(instance.key)
     if instance.state == Thumbnail.State.READY:
         # Now, and again after commit: a request in between could cache the row again.
-        image_id, height = instance.image_id, instance.height
+        image_id, height, fmt = instance.image_id, instance.height, instance.format
         # The first raises if the cache is unreachable (the deletion then rolls back); the
         # second, after the commit, can only log.
-        thumbnail_forget(image_id=image_id, height=height)
+        thumbnail_forget(image_id=image_id, height=height, fmt=fmt)
         transaction.on_commit(
-            lambda: thumbnail_forget(image_id=image_id, height=height), robust=True
+            lambda: thumbnail_forget(image_id=image_id, height=height, fmt=fmt), robust=True
         )
 
 

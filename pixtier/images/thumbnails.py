@@ -1,5 +1,6 @@
-"""Making thumbnails exactly once: claims on the (image, height) row, one decode for all
-of an image's missing heights, and on-demand waiting for a thumbnail another process makes.
+"""Making thumbnails exactly once: claims on the (image, height, format) row, one decode
+for all of an image's missing heights in a format, and on-demand waiting for a thumbnail
+another process makes.
 The background jobs (after an upload, after a tier gains a height) and the prune call in."""
 
 import hashlib
@@ -47,21 +48,40 @@ class ThumbnailNotReady(Exception):
     """Another process is still making the thumbnail after the wait limit."""
 
 
-def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
-    """Claim the missing (or abandoned) thumbnails among ``heights``; return the won ones.
+def original_format(image: Image) -> processing.Format:
+    return image_info(image).format
 
-    The unique (image, height) row is the lock, so this is exactly-once across threads,
-    processes and hosts sharing the database.
+
+def eager_formats(image: Image) -> list[processing.OutputFormat]:
+    """Formats made with the upload (and for a tier's new height): the original's, and
+    those ``THUMBNAIL_EAGER_FORMATS`` names."""
+    formats: list[processing.OutputFormat] = [original_format(image)]
+    for fmt in processing.OUTPUT_FORMATS:
+        if fmt in settings.PIXTIER_EAGER_FORMATS and fmt not in formats:
+            formats.append(fmt)
+    return formats
+
+
+def _claim(
+    *, image: Image, heights: list[int], fmt: processing.OutputFormat, now: datetime
+) -> list[int]:
+    """Claim the missing (or abandoned) ``fmt`` thumbnails among ``heights``; return the
+    won ones.
+
+    The unique (image, height, format) row is the lock, so this is exactly-once across
+    threads, processes and hosts sharing the database.
     """
     stale_before = now - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS)
-    existing = {t.height: t for t in Thumbnail.objects.filter(image=image, height__in=heights)}
+    existing = {
+        t.height: t for t in Thumbnail.objects.filter(image=image, height__in=heights, format=fmt)
+    }
     won = []
     for height in heights:
         row = existing.get(height)
         if row is None:
             try:
                 with transaction.atomic():
-                    Thumbnail.objects.create(image=image, height=height, claimed_at=now)
+                    Thumbnail.objects.create(image=image, height=height, format=fmt, claimed_at=now)
             except IntegrityError:
                 continue
             won.append(height)
@@ -74,14 +94,18 @@ def _claim(*, image: Image, heights: list[int], now: datetime) -> list[int]:
     return won
 
 
-def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
-    """Make the thumbnails among ``heights`` that nobody has made or is making.
+def thumbnails_generate(
+    *, image: Image, heights: list[int], fmt: processing.OutputFormat | None = None
+) -> list[int]:
+    """Make the ``fmt`` thumbnails (default: the original's format) among ``heights``
+    that nobody has made or is making.
 
     One decode serves all of them. A file becomes visible only when its row turns READY;
     a claim lost meanwhile (image deleted, claim taken over) discards the file.
     """
+    fmt = fmt or original_format(image)
     now = timezone.now()
-    claimed = _claim(image=image, heights=sorted(set(heights)), now=now)
+    claimed = _claim(image=image, heights=sorted(set(heights)), fmt=fmt, now=now)
     if not claimed:
         return []
     info = image_info(image)
@@ -91,24 +115,28 @@ def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
             data = original.read()
         started = time.perf_counter()
         rendered = processing.make_thumbnails(
-            data, info=info, heights=claimed, jpeg_quality=settings.PIXTIER_JPEG_QUALITY
+            data,
+            info=info,
+            heights=claimed,
+            jpeg_quality=settings.PIXTIER_JPEG_QUALITY,
+            fmt=fmt,
         )
         seconds = time.perf_counter() - started
-        metrics.THUMBNAIL_GENERATION_SECONDS.labels(format=info.format).observe(seconds)
+        metrics.THUMBNAIL_GENERATION_SECONDS.labels(format=fmt).observe(seconds)
         logger.info(
             "made %s thumbnails %s of %s in %.0f ms",
-            info.format,
+            fmt,
             claimed,
             image.pk,
             seconds * 1000,
         )
         for height, thumb in rendered.items():
             key = default_storage.save(
-                keys.thumbnail_key(image.pk, height, info.extension, claimed_at=now),
+                keys.thumbnail_key(image.pk, height, processing.EXTENSIONS[fmt], claimed_at=now),
                 ContentFile(thumb.data),
             )
             updated = Thumbnail.objects.filter(
-                image=image, height=height, state=State.PENDING, claimed_at=now
+                image=image, height=height, format=fmt, state=State.PENDING, claimed_at=now
             ).update(
                 state=State.READY,
                 key=key,
@@ -125,56 +153,73 @@ def thumbnails_generate(*, image: Image, heights: list[int]) -> list[int]:
     finally:
         # Release what we claimed but did not finish, so the next request retries at once.
         Thumbnail.objects.filter(
-            image=image, height__in=claimed, state=State.PENDING, claimed_at=now
+            image=image, height__in=claimed, format=fmt, state=State.PENDING, claimed_at=now
         ).delete()
-    metrics.THUMBNAILS_GENERATED.labels(format=info.format).inc(len(made))
+    metrics.THUMBNAILS_GENERATED.labels(format=fmt).inc(len(made))
     return made
 
 
-def thumbnail_get(*, image: Image, height: int, tier_heights: tuple[int, ...]) -> Thumbnail:
-    """The READY thumbnail of ``image`` for tier height ``height``, made on demand.
+def thumbnail_get(
+    *,
+    image: Image,
+    height: int,
+    tier_heights: tuple[int, ...],
+    fmt: processing.OutputFormat | None = None,
+) -> Thumbnail:
+    """The READY ``fmt`` thumbnail (default: the original's format) of ``image`` for
+    tier height ``height``, made on demand.
 
     Concurrent callers make it once: one wins the claim (and makes the tier's other
-    missing heights from the same decode), the others wait for its row to turn READY.
+    missing heights in that format from the same decode), the others wait for its row to
+    turn READY.
     """
+    fmt = fmt or original_format(image)
     clock = CLOCK
     deadline = clock.now() + settings.PIXTIER_THUMBNAIL_WAIT_SECONDS
     delay = 0.02
     wanted = [height, *(h for h in tier_heights if h != height)]
     while True:
-        thumb = thumbnail_ready(image_id=image.pk, height=height)
+        thumb = thumbnail_ready(image_id=image.pk, height=height, fmt=fmt)
         if thumb is not None:
             return thumb
-        if height in thumbnails_generate(image=image, heights=wanted):
+        if height in thumbnails_generate(image=image, heights=wanted, fmt=fmt):
             continue
         if not Image.objects.filter(pk=image.pk).exists():
             raise Http404("The image was deleted.")
         if clock.now() >= deadline:
-            raise ThumbnailNotReady(f"Thumbnail {height} of {image.pk} is still being made")
+            raise ThumbnailNotReady(f"Thumbnail {height} ({fmt}) of {image.pk} is still being made")
         clock.sleep(delay)
         delay = min(delay * 2, 0.25)
 
 
 def thumbnails_generate_for_image(*, image_id: uuid.UUID) -> list[int]:
-    """Background job after an upload: make every height of the owner's current tier."""
+    """Background job after an upload: make every height of the owner's current tier, in
+    the eager formats; returns the heights made in the original's format."""
     image = Image.objects.select_related("owner").filter(pk=image_id).first()
     if image is None:
         return []
-    capabilities = tier_capabilities_load(tier_id=image.owner.tier_id)
-    return thumbnails_generate(image=image, heights=list(capabilities.heights))
+    heights = list(tier_capabilities_load(tier_id=image.owner.tier_id).heights)
+    first, *others = eager_formats(image)
+    made = thumbnails_generate(image=image, heights=heights, fmt=first)
+    for fmt in others:
+        thumbnails_generate(image=image, heights=heights, fmt=fmt)
+    return made
 
 
 def thumbnails_backfill_tier(*, tier_id: int) -> int:
-    """Background job after a tier gains a height: make it for its users' images."""
+    """Background job after a tier gains a height: make it for its users' images (in the
+    eager formats)."""
     heights = list(tier_capabilities_load(tier_id=tier_id).heights)
     made = 0
     for image in Image.objects.filter(owner__tier_id=tier_id).iterator(chunk_size=200):
-        made += len(thumbnails_generate(image=image, heights=heights))
+        for fmt in eager_formats(image):
+            made += len(thumbnails_generate(image=image, heights=heights, fmt=fmt))
     return made
 
 
 def thumbnails_prune() -> int:
-    """Delete thumbnails of heights no longer in the owner's tier, and abandoned claims."""
+    """Delete thumbnails (in every format) of heights no longer in the owner's tier, and
+    abandoned claims."""
     in_tier = ThumbnailSize.objects.filter(
         tier_id=OuterRef("image__owner__tier_id"), height=OuterRef("height")
     )

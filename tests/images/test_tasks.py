@@ -115,7 +115,9 @@ def test_the_thumbnails_task_looks_again_while_another_process_holds_a_claim(
     """Eagerly the retries come at once (and run out); on a worker each waits until the
     claim could be stale, so a dead holder's claim is taken over (tests/integration)."""
     image = uploaded(enterprise_user)
-    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+    Thumbnail.objects.create(
+        image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
+    )
 
     with caplog.at_level(logging.WARNING, logger="pixtier.images.tasks"):
         result = tasks.generate_thumbnails.apply(args=[image["id"]])

@@ -132,7 +132,9 @@ def test_a_waiting_request_makes_the_thumbnail_when_the_maker_gives_up(
 ) -> None:
     """A maker that fails releases its claim; whoever waits takes over at once."""
     image = uploaded(basic_user)
-    claim = Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+    claim = Thumbnail.objects.create(
+        image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
+    )
 
     def give_up() -> None:
         time.sleep(0.3)
@@ -204,7 +206,9 @@ def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
 ) -> None:
     image = uploaded(basic_user)
     abandoned_at = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
-    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=abandoned_at)
+    Thumbnail.objects.create(
+        image_id=image["id"], height=200, format="jpeg", claimed_at=abandoned_at
+    )
 
     response = client_for(basic_user).get(thumbnail_url(image, 200))
 
@@ -243,7 +247,9 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     clock = FakeClock()
     monkeypatch.setattr(thumbnails, "CLOCK", thumbnails.WaitClock(clock.now, clock.sleep))
     image = uploaded(basic_user)
-    Thumbnail.objects.create(image_id=image["id"], height=200, claimed_at=timezone.now())
+    Thumbnail.objects.create(
+        image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
+    )
 
     response = client_for(basic_user).get(thumbnail_url(image, 200))
 

@@ -1,0 +1,232 @@
+"""Thumbnails in WebP and AVIF (SPEC 10): which format a request gets, and each
+(image, height, format) made once, stored, transparency kept and pruned like any other."""
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from pixtier.accounts.models import ThumbnailSize, Tier, User
+from pixtier.images import negotiation
+from pixtier.images.models import Image, Thumbnail
+from pixtier.images.negotiation import UnknownFormat, thumbnail_format
+from pixtier.images.thumbnails import thumbnails_generate
+from tests.conftest import jpeg_bytes, png_bytes, stored_files
+
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+SAFARI = "image/webp,image/avif,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
+FIREFOX_2019 = "image/webp,*/*"
+
+
+# --- Which format --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "original", "expected"),
+    [
+        (None, "jpeg", "jpeg"),
+        ("", "png", "png"),
+        ("*/*", "jpeg", "jpeg"),
+        ("image/*", "png", "png"),
+        (CHROME, "jpeg", "avif"),
+        (SAFARI, "png", "avif"),
+        (FIREFOX_2019, "jpeg", "webp"),
+        ("image/webp", "jpeg", "webp"),
+        ("image/avif;q=0.5, image/webp;q=0.9, */*;q=0.1", "jpeg", "webp"),
+        ("image/avif;q=0.9, image/webp;q=0.9", "png", "avif"),  # a tie goes to AVIF
+        ("image/avif;q=0.5, image/jpeg", "jpeg", "jpeg"),  # the original named higher
+        ("image/avif;q=0.5, image/*", "png", "png"),
+        ("image/avif;q=0, image/webp;q=0, */*", "jpeg", "jpeg"),  # q=0: not acceptable
+        ("IMAGE/AVIF", "jpeg", "avif"),
+        ("image/avif ; q=1.0 , image/webp", "jpeg", "avif"),
+        ("image/gif", "png", "png"),  # nothing acceptable: the original's all the same
+        ("image/avif;q=2, image/webp;q=abc, */*", "jpeg", "jpeg"),  # malformed: skipped
+        ("garbage,,;;==, /, image/webp;q=0.3", "jpeg", "webp"),
+    ],
+)
+def test_accept_picks_avif_over_webp_over_the_original_by_quality(
+    accept: str | None, original: Any, expected: str
+) -> None:
+    assert thumbnail_format(original=original, accept=accept, forced=None) == expected
+
+
+@pytest.mark.parametrize("forced", ["jpeg", "png", "webp", "avif", "AVIF"])
+def test_the_format_parameter_overrides_accept(forced: str) -> None:
+    assert thumbnail_format(original="jpeg", accept=CHROME, forced=forced) == forced.lower()
+
+
+@pytest.mark.parametrize("forced", ["", "jpg", "gif", "avif2", "webp,avif", "x" * 500])
+def test_any_other_format_is_refused_with_the_ones_there_are(forced: str) -> None:
+    with pytest.raises(UnknownFormat) as refused:
+        thumbnail_format(original="jpeg", accept=None, forced=forced)
+
+    assert "jpeg, png, webp, avif" in str(refused.value)
+    assert len(str(refused.value)) < 120
+
+
+def test_the_query_parameter_is_called_format() -> None:
+    assert negotiation.FORMAT_PARAMETER == "format"
+
+
+# --- Made, stored, pruned ------------------------------------------------------------
+
+
+def _ready(image_id: str) -> set[tuple[int, str]]:
+    rows = Thumbnail.objects.filter(image_id=image_id, state=Thumbnail.State.READY)
+    return set(rows.values_list("height", "format"))
+
+
+def _opened(thumb: Thumbnail) -> PILImage.Image:
+    with default_storage.open(thumb.key, "rb") as stored:
+        return PILImage.open(io.BytesIO(stored.read()))
+
+
+def test_the_eager_formats_are_made_with_the_upload(
+    settings: Any,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "sync"
+    settings.PIXTIER_EAGER_FORMATS = ("webp", "avif")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        image = uploaded(enterprise_user, jpeg_bytes(1200, 900))
+
+    assert _ready(image["id"]) == {
+        (height, fmt) for height in (200, 400) for fmt in ("jpeg", "webp", "avif")
+    }
+    for thumb in Thumbnail.objects.filter(image_id=image["id"]):
+        opened = _opened(thumb)
+        assert (
+            opened.format.lower() == {"jpeg": "jpeg", "webp": "webp", "avif": "avif"}[thumb.format]
+        )
+        assert opened.size == ({200: 267, 400: 533}[thumb.height], thumb.height)
+
+
+def test_by_default_only_the_originals_format_is_made_with_the_upload(
+    settings: Any,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "sync"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        image = uploaded(
+            enterprise_user, png_bytes(600, 400), name="a.png", content_type="image/png"
+        )
+
+    assert _ready(image["id"]) == {(200, "png"), (400, "png")}
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif", "png"])
+def test_transparency_is_kept_in_webp_avif_and_png(
+    basic_user: User, uploaded: Callable[..., dict[str, Any]], fmt: Any
+) -> None:
+    made = uploaded(basic_user, png_bytes(600, 400, "RGBA"), name="a.png", content_type="image/png")
+    image = Image.objects.get(pk=made["id"])
+
+    assert thumbnails_generate(image=image, heights=[200], fmt=fmt) == [200]
+
+    opened = _opened(Thumbnail.objects.get(image=image, height=200, format=fmt))
+    assert opened.mode == "RGBA"
+    low, high = opened.getchannel("A").getextrema()
+    # The photo's alpha ramp survived.
+    assert isinstance(low, int)
+    assert isinstance(high, int)
+    assert low < 30
+    assert high > 225
+
+
+def test_a_jpeg_of_a_transparent_picture_is_painted_on_white(
+    basic_user: User, uploaded: Callable[..., dict[str, Any]]
+) -> None:
+    picture = PILImage.new("RGBA", (300, 200), (0, 0, 0, 0))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    made = uploaded(basic_user, out.getvalue(), name="clear.png", content_type="image/png")
+    image = Image.objects.get(pk=made["id"])
+
+    thumbnails_generate(image=image, heights=[200], fmt="jpeg")
+
+    opened = _opened(Thumbnail.objects.get(image=image, height=200, format="jpeg"))
+    assert opened.mode == "RGB"
+    assert opened.getextrema() == ((255, 255), (255, 255), (255, 255))
+
+
+def test_pruning_removes_a_dropped_height_in_every_format(
+    premium_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    tier: Callable[[str], Tier],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    made = uploaded(premium_user, jpeg_bytes(900, 600))
+    image = Image.objects.get(pk=made["id"])
+    for fmt in ("jpeg", "webp", "avif"):
+        thumbnails_generate(image=image, heights=[200, 400], fmt=fmt)
+    doomed = list(Thumbnail.objects.filter(image=image, height=400))
+    kept = list(Thumbnail.objects.filter(image=image, height=200))
+    assert len(doomed) == len(kept) == 3
+    before = stored_files()
+
+    ThumbnailSize.objects.get(tier=tier("Premium"), height=400).delete()
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("prune_thumbnails", stdout=out)
+
+    assert "Pruned 3 thumbnail" in out.getvalue()
+    assert _ready(made["id"]) == {(200, "jpeg"), (200, "webp"), (200, "avif")}
+    assert stored_files() == sorted(set(before) - {thumb.key for thumb in doomed})
+    for thumb in kept:
+        assert default_storage.exists(thumb.key)
+
+
+def test_each_format_is_made_once_and_reused(
+    basic_user: User, uploaded: Callable[..., dict[str, Any]]
+) -> None:
+    image = Image.objects.get(pk=uploaded(basic_user)["id"])
+
+    assert thumbnails_generate(image=image, heights=[200], fmt="avif") == [200]
+    assert thumbnails_generate(image=image, heights=[200], fmt="avif") == []
+    assert thumbnails_generate(image=image, heights=[200], fmt="webp") == [200]
+    keys = set(Thumbnail.objects.filter(image=image).values_list("key", flat=True))
+    assert {key.rsplit(".", 1)[1] for key in keys} == {"avif", "webp"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_migration_gives_existing_thumbnails_their_originals_format(
+    basic_user: User,
+) -> None:
+    before = [("images", "0002_image_placeholder")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    for content_type in ("image/png", "image/jpeg"):
+        image = old.get_model("images", "Image").objects.create(
+            owner_id=basic_user.pk,
+            original_key="k",
+            width=10,
+            height=10,
+            content_type=content_type,
+            size=1,
+            sha256="x",
+        )
+        old.get_model("images", "Thumbnail").objects.create(
+            image_id=image.pk, height=200, state="ready", claimed_at=timezone.now()
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert set(Thumbnail.objects.values_list("image__content_type", "format")) == {
+        ("image/png", "png"),
+        ("image/jpeg", "jpeg"),
+    }
