@@ -7,7 +7,8 @@ a closed port, or at a port that accepts connections and never answers.
 
 import socket
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +22,9 @@ from pixtier.common import health
 
 @pytest.fixture(autouse=True)
 def checks_settle() -> Iterator[None]:
-    """A check that outlived its probe would be waited on by the next test's probe."""
+    """A check that outlived its probe would be waited on by the next test's probe; an
+    answer reused from the previous test would hide this one's failure."""
+    health.readiness_forget()
     yield
     for future in list(health._in_flight.values()):
         future.exception(timeout=30)
@@ -67,6 +70,39 @@ def test_healthz_answers_without_touching_any_service() -> None:
 def test_healthz_needs_no_sign_in_and_answers_head() -> None:
     assert Client().head("/healthz").status_code == 200
     assert Client().post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_readyz_checks_at_most_once_a_second_however_often_it_is_asked(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(health, "CLOCK", lambda: now[0])
+    runs: Counter[str] = Counter()
+    for name, check in list(health._CHECKS.items()):
+        monkeypatch.setitem(health._CHECKS, name, counted(runs, name, check))
+
+    burst = [Client().get("/readyz").status_code for _ in range(20)]
+    now[0] += 0.9
+    still = Client().get("/readyz").status_code
+    after_the_burst = dict(runs)
+    now[0] += 0.2
+    Client().get("/readyz")
+
+    assert burst == [200] * 20
+    assert still == 200
+    assert after_the_burst == dict.fromkeys(expected_checks(settings), 1)
+    assert runs == dict.fromkeys(expected_checks(settings), 2)
+
+
+def counted(runs: Counter[str], name: str, check: Callable[[], None]) -> Callable[[], None]:
+    """The real check, counted."""
+
+    def run() -> None:
+        runs[name] += 1
+        check()
+
+    return run
 
 
 @pytest.mark.django_db

@@ -8,11 +8,15 @@ still running by then is reported as "timeout". Each check has one thread of its
 reused, so its clients (a boto3 session, a Redis pool) are made once, and a check that
 hangs is waited on by the next probe instead of piling up threads.
 
+An answer is reused for ``READYZ_CACHE_SECONDS`` (1 s), so a flood of probes costs each
+process at most one round of checks a second, not one per request.
+
 Answers say only "ok", "down" or "timeout" per service; the reasons go to the log.
 """
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -59,6 +63,9 @@ _executors = {
 }
 _in_flight: dict[str, Future[None]] = {}
 _lock = threading.Lock()
+# The last answer and when it was made (CLOCK, injectable for tests).
+CLOCK: Callable[[], float] = time.monotonic
+_last: tuple[float, dict[str, str]] | None = None
 
 
 def _start(name: str) -> Future[None]:
@@ -71,7 +78,24 @@ def _start(name: str) -> Future[None]:
 
 
 def readiness() -> dict[str, str]:
-    """Each backing service's state: "ok", "down" or "timeout"."""
+    """Each backing service's state: "ok", "down" or "timeout" (at most
+    ``PIXTIER_READYZ_CACHE_SECONDS`` old)."""
+    global _last
+    last, max_age = _last, settings.PIXTIER_READYZ_CACHE_SECONDS
+    if last is not None and CLOCK() - last[0] < max_age:
+        return dict(last[1])
+    states = _probe()
+    _last = (CLOCK(), states)
+    return dict(states)
+
+
+def readiness_forget() -> None:
+    """The next probe checks again (tests)."""
+    global _last
+    _last = None
+
+
+def _probe() -> dict[str, str]:
     names = ["database", "storage"] + (["redis"] if settings.REDIS_URL else [])
     futures = {name: _start(name) for name in names}
     wait(futures.values(), timeout=READY_TIMEOUT_SECONDS)

@@ -35,4 +35,7 @@ def service_env(transactional_db: None, settings: Any, tmp_path: Path) -> dict[s
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "S3_LOCATION": storage_options.get("location", ""),
         "PIXTIER_VAR_DIR": str(tmp_path / "var"),
+        # /readyz answers from the services' state at the very moment (not reused for a
+        # second), so a test sees a service it stopped go down at once.
+        "READYZ_CACHE_SECONDS": "0",
     }
