@@ -6,7 +6,6 @@ storage of its own, and looks at stored files only through Django's storage API.
 
 import datetime as dt
 import importlib
-import io
 import posixpath
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,19 +15,15 @@ from typing import Any
 import pytest
 import time_machine
 from django.apps import apps as django_apps
-from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.files.storage import Storage, default_storage, storages
-from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 import pixtier.common.cache
 import pixtier.images.tasks
 from config.embedded import prepare
 from pixtier.accounts.models import ThumbnailSize, Tier, User
-
-S3 = django_settings.STORAGE_BACKEND == "s3"
+from tests.helpers import ORIGINAL, S3, jpeg_bytes, upload
 
 
 def pytest_configure() -> None:
@@ -109,15 +104,6 @@ def storage(settings: Any, media_root: Path) -> Iterator[Storage]:
     default_storage.bucket.objects.filter(Prefix=f"{location}/").delete()  # type: ignore[attr-defined]
 
 
-def stored_files(path: str = "") -> list[str]:
-    """Every stored key under ``path``, listed through the storage API."""
-    directories, files = default_storage.listdir(path)
-    found = [posixpath.join(path, name) for name in files]
-    for directory in directories:
-        found += stored_files(posixpath.join(path, directory))
-    return sorted(found)
-
-
 def _ensure_builtin_tiers() -> None:
     """A transactional test (threads, the live server) empties every table when it ends,
     taking the migration-made tiers with it; put them back for whoever runs next."""
@@ -187,49 +173,6 @@ def client_for() -> Callable[[User | None], APIClient]:
     return make
 
 
-def photo(width: int, height: int, mode: str = "RGB") -> PILImage.Image:
-    """Photo-like content: smooth gradients with detail, not flat colour or noise."""
-    gradient = PILImage.linear_gradient("L").resize((width, height))
-    radial = PILImage.radial_gradient("L").resize((width, height))
-    bands = {
-        "RGB": (gradient, radial, gradient.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT)),
-        "RGBA": (gradient, radial, gradient, radial),
-    }
-    if mode in bands:
-        return PILImage.merge(mode, bands[mode])
-    return PILImage.merge("RGB", bands["RGB"][:3]).convert(mode)
-
-
-def jpeg_bytes(
-    width: int = 640, height: int = 480, *, orientation: int | None = None, **save: Any
-) -> bytes:
-    out = io.BytesIO()
-    image = photo(width, height, save.pop("mode", "RGB"))
-    if orientation is not None:
-        exif = PILImage.Exif()
-        exif[0x0112] = orientation
-        save["exif"] = exif
-    image.save(out, "JPEG", quality=90, **save)
-    return out.getvalue()
-
-
-def png_bytes(width: int = 640, height: int = 480, mode: str = "RGBA", **save: Any) -> bytes:
-    out = io.BytesIO()
-    photo(width, height, mode).save(out, "PNG", **save)
-    return out.getvalue()
-
-
-def upload(
-    client: APIClient,
-    data: bytes,
-    name: str = "photo.jpg",
-    content_type: str = "image/jpeg",
-    **fields: Any,
-) -> Any:  # the test client's response (with .json())
-    file = SimpleUploadedFile(name, data, content_type=content_type)
-    return client.post("/api/v1/images/", {"file": file, **fields}, format="multipart")
-
-
 @pytest.fixture
 def uploaded(client_for: Callable[[User | None], APIClient]) -> Callable[..., dict[str, Any]]:
     """Upload an image as ``user`` through the API; return its representation."""
@@ -240,3 +183,21 @@ def uploaded(client_for: Callable[[User | None], APIClient]) -> Callable[..., di
         return response.json()
 
     return make
+
+
+@pytest.fixture
+def owner(enterprise_user: User, client_for: Callable[[User | None], APIClient]) -> APIClient:
+    """The enterprise user's API client: everything is allowed, on their own images."""
+    return client_for(enterprise_user)
+
+
+@pytest.fixture
+def anonymous(client_for: Callable[[User | None], APIClient]) -> APIClient:
+    """A client with no credentials: anyone on the internet."""
+    return client_for(None)
+
+
+@pytest.fixture
+def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """The enterprise user's upload of ``ORIGINAL``: its representation."""
+    return uploaded(enterprise_user, ORIGINAL)

@@ -10,6 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import Tier, User
+from tests.helpers import body_of
 from tests.test_authorization_matrix import (
     PASSWORD,
     ROWS,
@@ -25,10 +26,6 @@ from tests.test_authorization_matrix import (
 @pytest.fixture
 def world(make_user: Callable[..., User], custom_tier: Tier) -> World:
     return build_world("Enterprise", make_user)
-
-
-def body_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def assert_json_error(response: Any, status: int) -> None:

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from pixtier.accounts.models import User
-from tests.conftest import jpeg_bytes, upload
+from tests.helpers import jpeg_bytes, upload
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "/api/v1/auth/token/"

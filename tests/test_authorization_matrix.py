@@ -45,12 +45,11 @@ from pixtier.images.services import image_delete, image_upload
 from pixtier.links.models import ExpiringLink
 from pixtier.links.services import expiring_link_revoke
 from pixtier.links.signing import link_token
-from tests.conftest import jpeg_bytes
+from tests.helpers import ORIGINAL, body_of
 
 PASSWORD = "correct horse battery staple"
 TIERS = ("Basic", "Premium", "Enterprise", "Custom")
 CALLERS = ("anonymous", "stranger", "staff", "owner", "closed")  # the order they call in
-ORIGINAL = jpeg_bytes(480, 360)
 CUSTOM = "Thumbs only"
 
 # What a cell expects: one status for every tier, or one per tier in TIERS order.
@@ -334,10 +333,6 @@ def snapshot() -> tuple[set[Any], set[Any]]:
         set(Image.objects.values_list("id", "title")),
         set(ExpiringLink.objects.values_list("id", "revoked_at", "expires_at")),
     )
-
-
-def body_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 # --- the tests ---------------------------------------------------------------------------

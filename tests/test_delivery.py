@@ -16,31 +16,9 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import User
 from pixtier.delivery import RangeNotSatisfiable, parse_range
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes, png_bytes
+from tests.helpers import ORIGINAL, png_bytes, share
 
-ORIGINAL = jpeg_bytes(640, 480)
 SIZE = len(ORIGINAL)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anyone(client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(None)
-
-
-def share(owner: APIClient, image: dict[str, Any], **body: Any) -> dict[str, Any]:
-    response = owner.post(image["expiring_links"], {"expires_in": 600, **body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def max_age(response: Any) -> int:
@@ -271,40 +249,40 @@ def test_owner_links_are_never_cached_publicly(
 
 
 def test_an_expiring_link_serves_the_original_with_validators_and_ranges(
-    owner: APIClient, anyone: APIClient, image: dict[str, Any]
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
     link = share(owner, image)
 
-    full = anyone.get(link["url"])
+    full = anonymous.get(link["url"])
     assert full.status_code == 200
     assert full.getvalue() == ORIGINAL
     assert full["Content-Type"] == "image/jpeg"
     assert full["Content-Length"] == str(SIZE)
     assert "Last-Modified" in full
 
-    not_modified = anyone.get(link["url"], HTTP_IF_NONE_MATCH=full["ETag"])
+    not_modified = anonymous.get(link["url"], HTTP_IF_NONE_MATCH=full["ETag"])
     assert not_modified.status_code == 304
     assert not_modified.getvalue() == b""
     assert not_modified["Cache-Control"] == full["Cache-Control"]
     assert not_modified["Expires"] == full["Expires"]
 
-    part = anyone.get(link["url"], HTTP_RANGE="bytes=-10")
+    part = anonymous.get(link["url"], HTTP_RANGE="bytes=-10")
     assert part.status_code == 206
     assert part.getvalue() == ORIGINAL[-10:]
     assert part["Content-Range"] == f"bytes {SIZE - 10}-{SIZE - 1}/{SIZE}"
 
-    head = anyone.head(link["url"])
+    head = anonymous.head(link["url"])
     assert head.status_code == 200
     assert head.getvalue() == b""
     assert head["Content-Length"] == str(SIZE)
 
 
 def test_an_expiring_link_to_a_thumbnail_serves_the_thumbnail(
-    owner: APIClient, anyone: APIClient, image: dict[str, Any]
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
     link = share(owner, image, height=200)
 
-    response = anyone.get(link["url"])
+    response = anonymous.get(link["url"])
 
     assert response.status_code == 200
     body = response.getvalue()
@@ -314,7 +292,7 @@ def test_an_expiring_link_to_a_thumbnail_serves_the_thumbnail(
 
 @pytest.mark.parametrize("elapsed", [0, 200, 299])
 def test_an_expiring_link_is_never_cached_beyond_its_expiry(
-    owner: APIClient, anyone: APIClient, image: dict[str, Any], elapsed: int
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any], elapsed: int
 ) -> None:
     start = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
@@ -322,7 +300,7 @@ def test_an_expiring_link_is_never_cached_beyond_its_expiry(
     expires_at = datetime.fromisoformat(link["expires_at"])
 
     with time_machine.travel(start + timedelta(seconds=elapsed), tick=False):
-        response = anyone.get(link["url"])
+        response = anonymous.get(link["url"])
 
     assert response.status_code == 200
     remaining = 300 - elapsed

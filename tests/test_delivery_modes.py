@@ -26,9 +26,8 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import Tier, User
 from pixtier.delivery import presign_seconds
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes
+from tests.helpers import ORIGINAL, share
 
-ORIGINAL = jpeg_bytes(640, 480)
 LOCAL = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 # Enough to build an S3Storage; nothing here reaches a server.
 S3_NOWHERE = {
@@ -42,27 +41,6 @@ S3_NOWHERE = {
 }
 ON_S3 = django_settings.STORAGE_BACKEND == "s3"
 needs_s3 = pytest.mark.skipif(not ON_S3, reason="the redirect mode needs STORAGE_BACKEND=s3")
-
-
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anyone(client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(None)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
-def share(owner: APIClient, image: dict[str, Any], **body: Any) -> dict[str, Any]:
-    response = owner.post(image["expiring_links"], {"expires_in": 600, **body}, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def etag_of(image: dict[str, Any]) -> str:
@@ -183,10 +161,10 @@ def test_x_accel_keeps_django_s_access_decisions(
     enterprise_user: User,
     client_for: Callable[[User | None], APIClient],
     stranger: User,
-    anyone: APIClient,
+    anonymous: APIClient,
 ) -> None:
     assert_refused(client_for(stranger).get(image["original"]), 404)
-    assert_refused(anyone.get(image["original"]), 401)
+    assert_refused(anonymous.get(image["original"]), 401)
     enterprise_user.tier = Tier.objects.get(name="Basic")
     enterprise_user.save()
     assert_refused(client_for(enterprise_user).get(image["original"]), 403)
@@ -195,7 +173,7 @@ def test_x_accel_keeps_django_s_access_decisions(
 
 @pytest.mark.parametrize("height", [None, 200])
 def test_x_accel_serves_an_expiring_link_with_caching_bound_to_the_link(
-    x_accel: Path, owner: APIClient, anyone: APIClient, image: dict[str, Any], height: int | None
+    x_accel: Path, owner: APIClient, anonymous: APIClient, image: dict[str, Any], height: int | None
 ) -> None:
     start = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False):
@@ -203,9 +181,9 @@ def test_x_accel_serves_an_expiring_link_with_caching_bound_to_the_link(
     expires_at = datetime.fromisoformat(link["expires_at"])
 
     with time_machine.travel(start + timedelta(seconds=200), tick=False):
-        response = anyone.get(link["url"])
+        response = anonymous.get(link["url"])
     with time_machine.travel(start + timedelta(seconds=300), tick=False):
-        expired = anyone.get(link["url"])
+        expired = anonymous.get(link["url"])
 
     assert response.status_code == 200
     assert response["X-Accel-Redirect"].startswith(
@@ -337,7 +315,7 @@ def test_the_redirect_follows_presign_seconds(
 def test_the_redirect_of_an_expiring_link_never_outlives_the_link(
     redirect: None,
     owner: APIClient,
-    anyone: APIClient,
+    anonymous: APIClient,
     image: dict[str, Any],
     elapsed: int,
     lifetime: int,
@@ -347,7 +325,7 @@ def test_the_redirect_of_an_expiring_link_never_outlives_the_link(
         link = share(owner, image, expires_in=300)
 
     with time_machine.travel(start + timedelta(seconds=elapsed), tick=False):
-        response = anyone.get(link["url"])
+        response = anonymous.get(link["url"])
 
     query = presigned(response)
     assert int(query["X-Amz-Expires"]) == lifetime
@@ -375,10 +353,10 @@ def test_the_redirect_mode_keeps_django_s_access_decisions(
     enterprise_user: User,
     client_for: Callable[[User | None], APIClient],
     stranger: User,
-    anyone: APIClient,
+    anonymous: APIClient,
 ) -> None:
     assert_refused(client_for(stranger).get(image["original"]), 404)
-    assert_refused(anyone.get(image["original"]), 401)
+    assert_refused(anonymous.get(image["original"]), 401)
     enterprise_user.tier = Tier.objects.get(name="Basic")
     enterprise_user.save()
     assert_refused(client_for(enterprise_user).get(image["original"]), 403)

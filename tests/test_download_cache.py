@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images.models import Image, Thumbnail
-from tests.links.test_links import ORIGINAL, assert_no_image, body_of, new_link
+from tests.helpers import ORIGINAL, assert_no_image, body_of, share
 
 
 @pytest.fixture(autouse=True)
@@ -29,24 +29,9 @@ def caching(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def owner(enterprise_user: User, client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anonymous(client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(None)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
-@pytest.fixture
 def warm_link(owner: APIClient, anonymous: APIClient, image: dict[str, Any]) -> dict[str, Any]:
     """A link to the original, downloaded once so that it is cached."""
-    link = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
     assert anonymous.get(link["url"]).status_code == 200
     return link
 

@@ -7,7 +7,7 @@ from botocore.exceptions import EndpointConnectionError
 from django.core.files.storage import Storage
 
 from pixtier.images.models import Image
-from tests.conftest import S3, jpeg_bytes, stored_files, upload
+from tests.helpers import S3, jpeg_bytes, stored_files, upload
 
 
 def test_an_upload_answers_503_when_storage_cannot_write(

@@ -16,10 +16,10 @@ from django.db import transaction
 from redis.exceptions import RedisError
 from rest_framework.test import APIClient
 
-from pixtier.accounts.models import ThumbnailSize, Tier, User
+from pixtier.accounts.models import ThumbnailSize, Tier
 from pixtier.links.models import ExpiringLink
+from tests.helpers import ORIGINAL, assert_no_image, body_of, share
 from tests.integration.procs import free_port
-from tests.links.test_links import ORIGINAL, assert_no_image, body_of, new_link
 
 START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
@@ -47,21 +47,6 @@ def take_cache_down(settings: Any) -> Callable[[], None]:
     return down
 
 
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anonymous(client_for: Callable[[User | None], APIClient]) -> APIClient:
-    return client_for(None)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
 def test_reads_come_from_the_database_while_the_cache_is_down(
     owner: APIClient,
     anonymous: APIClient,
@@ -69,7 +54,7 @@ def test_reads_come_from_the_database_while_the_cache_is_down(
     take_cache_down: Callable[[], None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    link = new_link(owner, image, expires_in=30000, height=200)
+    link = share(owner, image, expires_in=30000, height=200)
     take_cache_down()
 
     with caplog.at_level(logging.WARNING, "pixtier.common.cache"):
@@ -83,7 +68,7 @@ def test_reads_come_from_the_database_while_the_cache_is_down(
             assert owner.get(entry["url"]).status_code == 200
         for _ in range(2):
             assert anonymous.get(link["url"]).status_code == 200
-        assert new_link(owner, image, expires_in=300)["url"]
+        assert share(owner, image, expires_in=300)["url"]
 
     assert "cache unavailable" in caplog.text
 
@@ -98,7 +83,7 @@ def test_a_revocation_that_cannot_reach_the_cache_is_not_made(
 ) -> None:
     """Made, it would leave the cached download alive wherever the cache still answers
     (or once it answers again with its data): the owner is told to retry instead."""
-    link = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
     assert anonymous.get(link["url"]).status_code == 200  # cached now
     caches = settings.CACHES
     take_cache_down()
@@ -138,7 +123,7 @@ def test_a_link_expiring_during_its_download_is_judged_at_request_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     time_machine.move_to(START, tick=False)
-    link = new_link(owner, image, expires_in=300)
+    link = share(owner, image, expires_in=300)
     time_machine.shift(299)  # one second left
 
     # A storage read that takes ten seconds cannot be had from the real backends here;

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
-from tests.conftest import jpeg_bytes, png_bytes, upload
+from tests.helpers import jpeg_bytes, png_bytes, upload
 
 Clients = Callable[[User | None], APIClient]
 Uploaded = Callable[..., dict[str, Any]]

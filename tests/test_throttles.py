@@ -26,7 +26,7 @@ from pixtier.common.throttles import (
     UploadThrottle,
 )
 from pixtier.images.models import Image
-from tests.conftest import jpeg_bytes, stored_files, upload
+from tests.helpers import jpeg_bytes, stored_files, upload
 
 START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery staple"

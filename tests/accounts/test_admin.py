@@ -22,7 +22,7 @@ from pixtier.images.thumbnails import thumbnails_generate
 from pixtier.links.models import ExpiringLink
 from pixtier.links.services import expiring_link_create
 from pixtier.links.signing import link_token
-from tests.conftest import jpeg_bytes, stored_files
+from tests.helpers import jpeg_bytes, stored_files
 
 Capture = Callable[..., AbstractContextManager[Any]]
 

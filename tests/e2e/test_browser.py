@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pixtier.accounts.models import User
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 
 pytestmark = [
     pytest.mark.browser,

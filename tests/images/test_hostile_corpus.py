@@ -35,15 +35,20 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.images.models import Image
-from tests.conftest import jpeg_bytes, photo, png_bytes, stored_files
-from tests.images.test_processing import raw_png, swapped_rgb_profile
-from tests.images.test_upload import (
+from tests.helpers import (
+    body_of,
     corrupt_jpeg,
     corrupt_png,
     encode,
+    jpeg_bytes,
     jpeg_claiming,
+    photo,
+    png_bytes,
     png_chunk,
     png_claiming,
+    raw_png,
+    stored_files,
+    swapped_rgb_profile,
 )
 
 URL = "/api/v1/images/"
@@ -447,10 +452,6 @@ def messages(body: Any) -> Iterator[str]:
     elif isinstance(body, list):
         for value in body:
             yield from messages(value)
-
-
-def body_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
 
 
 def send(client: APIClient, parts: list[Part]) -> Any:

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import User
 from pixtier.images.models import Image, Thumbnail
 from pixtier.links.models import ExpiringLink
-from tests.conftest import jpeg_bytes, png_bytes, stored_files
+from tests.helpers import jpeg_bytes, png_bytes, stored_files
 
 LIST = "/api/v1/images/"
 # Measured: GET /api/v1/images/ with a force-authenticated client makes 2 queries, the

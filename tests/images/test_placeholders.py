@@ -18,7 +18,7 @@ from config.celery import app as celery_app
 from pixtier.accounts.models import User
 from pixtier.images import placeholders, processing, tasks
 from pixtier.images.models import Image
-from tests.conftest import jpeg_bytes, photo, png_bytes
+from tests.helpers import jpeg_bytes, photo, png_bytes
 
 COLOUR = re.compile(r"^#[0-9a-f]{6}$")
 

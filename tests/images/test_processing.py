@@ -4,7 +4,6 @@ validation primitives behind uploads, tested directly."""
 
 import io
 import struct
-import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
@@ -20,35 +19,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
 from pixtier.images import processing
-from tests.conftest import jpeg_bytes, photo, png_bytes, upload
-
-
-def encode(image: PILImage.Image, fmt: str, **save: Any) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **save)
-    return out.getvalue()
-
-
-def raw_png(
-    width: int,
-    height: int,
-    *,
-    bit_depth: int,
-    colour_type: int,
-    pixel: bytes,
-    header_only: bool = False,
-) -> bytes:
-    """A PNG written by hand, for what Pillow cannot write (16-bit colour), filled with
-    ``pixel``; ``header_only`` leaves out nearly all the pixel data."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    rows = (b"\x00" + pixel * width) * (1 if header_only else height)
-    idat = chunk(b"IDAT", zlib.compress(rows))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
+from tests.helpers import encode, jpeg_bytes, photo, png_bytes, raw_png, swapped_rgb_profile, upload
 
 
 def expected_size(width: int, height: int, target: int) -> tuple[int, int]:
@@ -321,51 +292,6 @@ def test_a_cmyk_jpeg_becomes_an_rgb_jpeg_thumbnail(basic: APIClient) -> None:
     assert red > 180
     assert green < 80
     assert blue < 80
-
-
-def swapped_rgb_profile() -> bytes:
-    """An ICC RGB profile whose red and blue primaries are sRGB's blue and red.
-
-    Pillow cannot make an Adobe RGB or Display P3 profile, and no profile files are
-    shipped; swapped primaries make a wrong conversion (or none) plain to see.
-    """
-
-    def s15(value: float) -> bytes:
-        return struct.pack(">i", round(value * 65536))
-
-    def xyz(x: float, y: float, z: float) -> bytes:
-        return b"XYZ " + bytes(4) + s15(x) + s15(y) + s15(z)
-
-    name = b"Swapped RGB\0"
-    gamma_22 = b"curv" + bytes(4) + struct.pack(">IH", 1, 0x0233)
-    tags = [
-        (b"desc", b"desc" + bytes(4) + struct.pack(">I", len(name)) + name + bytes(78)),
-        (b"cprt", b"text" + bytes(4) + b"none\0"),
-        (b"wtpt", xyz(0.9642, 1.0, 0.8249)),
-        (b"rXYZ", xyz(0.1431, 0.0606, 0.7141)),  # sRGB's blue primary (D50)
-        (b"gXYZ", xyz(0.3851, 0.7169, 0.0971)),
-        (b"bXYZ", xyz(0.4361, 0.2225, 0.0139)),  # sRGB's red primary (D50)
-        (b"rTRC", gamma_22),
-        (b"gTRC", gamma_22),
-        (b"bTRC", gamma_22),
-    ]
-    offset = 128 + 4 + 12 * len(tags)
-    table, body = b"", b""
-    for signature, data in tags:
-        data += bytes(-len(data) % 4)
-        table += signature + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    header = (
-        struct.pack(">I4sI", offset + len(body), bytes(4), 0x02100000)
-        + b"mntrRGB XYZ "
-        + bytes(12)
-        + b"acsp"
-        + bytes(28)
-        + s15(0.9642)
-        + s15(1.0)
-        + s15(0.8249)
-    )
-    return header.ljust(128, b"\0") + struct.pack(">I", len(tags)) + table + body
 
 
 @pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png")])

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import Tier, User
 from pixtier.images.models import Image
 from tests.concurrency import at_once
-from tests.conftest import jpeg_bytes, stored_files, upload
+from tests.helpers import jpeg_bytes, stored_files, upload
 
 Uploaded = Callable[..., dict[str, Any]]
 

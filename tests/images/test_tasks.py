@@ -19,7 +19,7 @@ from pixtier.images import tasks
 from pixtier.images.models import Image, Thumbnail
 from pixtier.links import tasks as link_tasks
 from pixtier.links.models import ExpiringLink
-from tests.conftest import stored_files
+from tests.helpers import stored_files
 
 ALL_TASKS = [
     tasks.generate_thumbnails,

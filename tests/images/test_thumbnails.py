@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import User
 from pixtier.images import processing, tasks, thumbnails
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes, png_bytes, stored_files
+from tests.helpers import jpeg_bytes, png_bytes, stored_files
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images.models import Thumbnail
-from tests.conftest import jpeg_bytes, stored_files
+from tests.helpers import jpeg_bytes, stored_files
 
 
 @pytest.fixture(autouse=True, params=[0, 300], ids=["tier-read-per-request", "tier-cached"])

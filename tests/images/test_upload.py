@@ -3,7 +3,6 @@ decoding; a refused upload says what was received and leaves nothing behind."""
 
 import io
 import struct
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -14,55 +13,20 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.images.models import Image
-from tests.conftest import jpeg_bytes, photo, png_bytes, stored_files, upload
+from tests.helpers import (
+    corrupt_jpeg,
+    corrupt_png,
+    encode,
+    jpeg_bytes,
+    jpeg_claiming,
+    photo,
+    png_bytes,
+    png_claiming,
+    stored_files,
+    upload,
+)
 
 URL = "/api/v1/images/"
-
-
-def encode(image: PILImage.Image, fmt: str, **save: Any) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **save)
-    return out.getvalue()
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A 68-byte PNG whose valid header claims ``width`` x ``height``; decoding it would fail."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 16)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", idat)
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def jpeg_claiming(width: int, height: int) -> bytes:
-    """A tiny real JPEG whose frame header is rewritten to claim ``width`` x ``height``."""
-    data = bytearray(jpeg_bytes(16, 16))
-    sof = data.index(b"\xff\xc0")  # baseline frame: marker, length, precision, height, width
-    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
-    return bytes(data)
-
-
-def corrupt_jpeg() -> bytes:
-    """A JPEG with part of its compressed picture data overwritten."""
-    data = bytearray(jpeg_bytes(640, 480))
-    middle = len(data) // 2
-    data[middle : middle + 200] = b"\x55" * 200
-    return bytes(data)
-
-
-def corrupt_png() -> bytes:
-    """A PNG with part of its compressed picture data zeroed."""
-    data = bytearray(png_bytes(640, 480))
-    middle = len(data) // 2
-    data[middle : middle + 100] = bytes(100)
-    return bytes(data)
 
 
 ISO_GAIN_MAP = b"urn:iso:std:iso:ts:21496:-1\0"

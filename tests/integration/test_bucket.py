@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes, png_bytes
+from tests.helpers import jpeg_bytes, png_bytes
 from tests.integration.helpers import (
     bearer,
     bucket_objects,

@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 
 from pixtier.accounts.models import Tier, User
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 from tests.integration.helpers import Reply, bearer, call
 from tests.integration.procs import REPO, free_port, gunicorn, process, wait_http
 

@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.images.models import Image, Thumbnail
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 from tests.integration import procs
 from tests.integration.helpers import Reply, bearer, call, on, upload, wait_for
 from tests.integration.seaweed import CREDENTIALS, Seaweed, seaweedfs

@@ -13,7 +13,7 @@ from pixtier.accounts.selectors import tier_capabilities
 from pixtier.images.services import image_upload
 from pixtier.links.services import expiring_link_create
 from pixtier.links.signing import link_token
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 from tests.integration import procs
 
 DOWNLOADS = 12

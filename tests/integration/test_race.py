@@ -23,7 +23,7 @@ from PIL import Image as PILImage
 from pixtier.accounts.models import User
 from pixtier.images.models import Thumbnail
 from pixtier.images.tasks import generate_thumbnails
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 from tests.integration.helpers import (
     bearer,
     bucket_objects,

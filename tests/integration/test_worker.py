@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images.models import Image, Thumbnail
 from pixtier.links.models import ExpiringLink
-from tests.conftest import jpeg_bytes, photo
+from tests.helpers import jpeg_bytes, photo
 from tests.integration.helpers import (
     bucket_objects,
     files_on_disk,

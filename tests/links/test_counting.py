@@ -10,33 +10,9 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.links.models import ExpiringLink
-from tests.conftest import jpeg_bytes
-
-ORIGINAL = jpeg_bytes(800, 600)
+from tests.helpers import share
 
 Clients = Callable[[User | None], APIClient]
-
-
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Clients) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anonymous(client_for: Clients) -> APIClient:
-    return client_for(None)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
-def new_link(client: APIClient, image: dict[str, Any], **body: Any) -> dict[str, Any]:
-    response = client.post(image["expiring_links"], {"expires_in": 300, **body}, format="json")
-    assert response.status_code == 201, response.content
-    link: dict[str, Any] = response.json()
-    return link
 
 
 # --- creating a counting link ------------------------------------------------------------
@@ -80,7 +56,7 @@ def test_it_refuses_a_download_limit_that_is_not_a_whole_number(
 def test_the_link_shows_its_limit_and_count_in_create_list_and_detail(
     owner: APIClient, image: dict[str, Any]
 ) -> None:
-    created = new_link(owner, image, max_downloads=5)
+    created = share(owner, image, max_downloads=5)
 
     listed = owner.get(image["expiring_links"]).json()["results"]
     detail = owner.get(created["api_url"]).json()

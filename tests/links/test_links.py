@@ -14,10 +14,9 @@ from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.links.models import ExpiringLink
-from tests.conftest import jpeg_bytes, png_bytes
+from tests.helpers import ORIGINAL, assert_no_image, body_of, jpeg_bytes, png_bytes, share
 
 START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
-ORIGINAL = jpeg_bytes(800, 600)
 
 Clients = Callable[[User | None], APIClient]
 
@@ -29,41 +28,8 @@ def clock(time_machine: Any) -> Any:
     return time_machine
 
 
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Clients) -> APIClient:
-    return client_for(enterprise_user)
-
-
-@pytest.fixture
-def anonymous(client_for: Clients) -> APIClient:
-    return client_for(None)
-
-
-@pytest.fixture
-def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return uploaded(enterprise_user, ORIGINAL)
-
-
 def create_link(client: APIClient, image: dict[str, Any], **body: Any) -> Response:
     return client.post(image["expiring_links"], body, format="json")
-
-
-def new_link(client: APIClient, image: dict[str, Any], **body: Any) -> dict[str, Any]:
-    response = create_link(client, image, **{"expires_in": 300, **body})
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def body_of(response: Any) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
-
-
-def assert_no_image(response: Any, status: int) -> None:
-    """An error answer: the status asked for, a JSON detail, and no image bytes."""
-    assert response.status_code == status, body_of(response)[:200]
-    assert response["Content-Type"] == "application/json"
-    assert set(response.json()) == {"detail"}
-    assert ORIGINAL[:64] not in body_of(response)
 
 
 def token_of(url: str) -> str:
@@ -172,7 +138,7 @@ def test_a_link_shows_what_it_serves_and_until_when(
 def test_a_link_can_name_a_thumbnail_height_of_the_tier(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, height=400)
+    link = share(owner, image, height=400)
 
     assert link["height"] == 400
     response = anonymous.get(link["url"])
@@ -210,7 +176,7 @@ def test_it_refuses_a_height_that_is_not_a_positive_whole_number(
 def test_anyone_with_the_url_gets_the_original_without_signing_in(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     response = anonymous.get(link["url"])
 
@@ -223,7 +189,7 @@ def test_anyone_with_the_url_gets_the_original_without_signing_in(
 def test_the_download_ignores_a_bad_bearer_token(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     response = anonymous.get(link["url"], HTTP_AUTHORIZATION="Bearer not-a-token")
 
@@ -234,7 +200,7 @@ def test_the_download_ignores_a_bad_bearer_token(
 def test_a_link_to_the_original_serves_byte_ranges(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     response = anonymous.get(link["url"], HTTP_RANGE="bytes=0-9")
 
@@ -251,7 +217,7 @@ def test_a_png_is_served_as_a_png(
 ) -> None:
     data = png_bytes(300, 200)
     image = uploaded(enterprise_user, data, name="drawing.png", content_type="image/png")
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     response = anonymous.get(link["url"])
 
@@ -263,7 +229,7 @@ def test_a_png_is_served_as_a_png(
 def test_a_link_works_until_one_second_before_it_expires(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=300)
+    link = share(owner, image, expires_in=300)
 
     clock.shift(299)
     response = anonymous.get(link["url"])
@@ -278,7 +244,7 @@ def test_a_link_works_until_one_second_before_it_expires(
 def test_an_expired_link_is_gone_and_never_serves_the_bytes(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any], after: int
 ) -> None:
-    link = new_link(owner, image, expires_in=300)
+    link = share(owner, image, expires_in=300)
 
     clock.shift(after)
 
@@ -292,7 +258,7 @@ def test_an_expired_link_is_gone_and_never_serves_the_bytes(
 def test_an_expired_thumbnail_link_is_gone_too(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=300, height=200)
+    link = share(owner, image, expires_in=300, height=200)
     assert anonymous.get(link["url"]).status_code == 200
 
     clock.shift(300)
@@ -303,7 +269,7 @@ def test_an_expired_thumbnail_link_is_gone_too(
 def test_an_expired_link_disappears_from_the_api(
     clock: Any, owner: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=300)
+    link = share(owner, image, expires_in=300)
 
     clock.shift(300)
 
@@ -319,7 +285,7 @@ def test_an_expired_link_disappears_from_the_api(
 def test_a_url_with_one_character_changed_is_not_found(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any], part: str, position: int
 ) -> None:
-    link = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
     parts = token_of(link["url"]).split(".")
     assert len(parts) == 3, "token layout: <link id>.<expiry>.<signature>"
     index = ["link id", "expiry", "signature"].index(part)
@@ -339,7 +305,7 @@ def test_a_url_with_one_character_changed_is_not_found(
 def test_a_made_up_token_is_not_found(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any], token: str
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     assert_no_image(anonymous.get(with_token(link["url"], token)), 404)
 
@@ -347,8 +313,8 @@ def test_a_made_up_token_is_not_found(
 def test_a_short_link_cannot_be_stretched_by_editing_its_expiry(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    short = new_link(owner, image, expires_in=300)
-    long = new_link(owner, image, expires_in=30000)
+    short = share(owner, image, expires_in=300)
+    long = share(owner, image, expires_in=30000)
     link_id, _, signature = token_of(short["url"]).split(".")
     _, long_expiry, _ = token_of(long["url"]).split(".")
     stretched = with_token(short["url"], f"{link_id}.{long_expiry}.{signature}")
@@ -368,9 +334,9 @@ def test_a_token_for_one_link_cannot_be_pointed_at_another_image(
 ) -> None:
     secret = jpeg_bytes(320, 240)
     other_image = uploaded(enterprise_user, secret)
-    shared = new_link(owner, image, expires_in=300)
+    shared = share(owner, image, expires_in=300)
     # A revoked link to the other image: its id is known to whoever once held it.
-    other = new_link(owner, other_image, expires_in=300)
+    other = share(owner, other_image, expires_in=300)
     assert owner.delete(other["api_url"]).status_code == 204
     _, expiry, signature = token_of(shared["url"]).split(".")
     other_id, other_expiry, _ = token_of(other["url"]).split(".")
@@ -391,8 +357,8 @@ def test_a_token_for_one_link_cannot_be_pointed_at_another_image(
 def test_a_revoked_link_is_dead_at_once(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=30000)
-    kept = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
+    kept = share(owner, image, expires_in=30000)
     assert anonymous.get(link["url"]).status_code == 200
 
     response = owner.delete(link["api_url"])
@@ -410,14 +376,14 @@ def test_a_revoked_link_is_dead_at_once(
 def test_the_list_shows_only_links_that_still_work_newest_first(
     clock: Any, owner: APIClient, image: dict[str, Any]
 ) -> None:
-    expiring = new_link(owner, image, expires_in=300)
+    expiring = share(owner, image, expires_in=300)
     clock.shift(1)
-    lasting = new_link(owner, image, expires_in=3000)
+    lasting = share(owner, image, expires_in=3000)
     clock.shift(1)
-    revoked = new_link(owner, image, expires_in=3000)
+    revoked = share(owner, image, expires_in=3000)
     owner.delete(revoked["api_url"])
     clock.shift(1)
-    newest = new_link(owner, image, expires_in=3000, height=200)
+    newest = share(owner, image, expires_in=3000, height=200)
 
     before = owner.get(image["expiring_links"]).json()["results"]
     clock.shift(300)
@@ -431,7 +397,7 @@ def test_the_list_shows_only_links_that_still_work_newest_first(
 def test_the_list_is_paginated(clock: Any, owner: APIClient, image: dict[str, Any]) -> None:
     created = []
     for _ in range(5):
-        created.append(new_link(owner, image)["id"])
+        created.append(share(owner, image)["id"])
         clock.shift(1)
 
     first = owner.get(image["expiring_links"], {"page_size": 2}).json()
@@ -456,8 +422,8 @@ def test_the_list_only_shows_links_of_that_image(
     image: dict[str, Any],
 ) -> None:
     other_image = uploaded(enterprise_user)
-    mine = new_link(owner, image)
-    other = new_link(owner, other_image)
+    mine = share(owner, image)
+    other = share(owner, other_image)
 
     listed = owner.get(image["expiring_links"]).json()["results"]
 
@@ -472,7 +438,7 @@ def test_the_list_only_shows_links_of_that_image(
 def test_deleting_the_image_kills_its_links(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
 
     assert owner.delete(image["url"]).status_code == 204
 
@@ -487,8 +453,8 @@ def test_deleting_the_image_kills_its_links(
 def test_expiry_is_enforced_before_the_purge_and_the_purge_deletes_expired_records(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    expired = new_link(owner, image, expires_in=300)
-    alive = new_link(owner, image, expires_in=3000)
+    expired = share(owner, image, expires_in=300)
+    alive = share(owner, image, expires_in=3000)
     clock.shift(300)
 
     assert ExpiringLink.objects.filter(pk=expired["id"]).exists()
@@ -506,7 +472,7 @@ def test_expiry_is_enforced_before_the_purge_and_the_purge_deletes_expired_recor
 def test_the_purge_keeps_links_that_still_work(
     clock: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=300)
+    link = share(owner, image, expires_in=300)
     clock.shift(299)
 
     call_command("purge_expired_links", stdout=io.StringIO())
@@ -573,7 +539,7 @@ def test_a_link_stops_serving_when_the_owners_tier_loses_expiring_links(
     anonymous: APIClient,
     image: dict[str, Any],
 ) -> None:
-    link = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
 
     enterprise_user.tier = tier("Premium")
     enterprise_user.save()
@@ -586,7 +552,7 @@ def test_a_link_stops_serving_when_the_owners_tier_loses_expiring_links(
 def test_a_thumbnail_link_stops_serving_when_its_height_leaves_the_tier(
     tier: Callable[[str], Any], owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image, expires_in=30000, height=400)
+    link = share(owner, image, expires_in=30000, height=400)
     assert anonymous.get(link["url"]).status_code == 200
 
     tier("Enterprise").sizes.filter(height=400).delete()
@@ -599,7 +565,7 @@ def test_a_thumbnail_link_stops_serving_when_its_height_leaves_the_tier(
 def test_a_link_dies_when_its_owner_is_deactivated(
     enterprise_user: User, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = new_link(owner, image)
+    link = share(owner, image)
     enterprise_user.is_active = False
     enterprise_user.save()
 
@@ -616,7 +582,7 @@ def test_links_made_on_an_earlier_tier_can_still_be_revoked_for_good(
     anonymous: APIClient,
     image: dict[str, Any],
 ) -> None:
-    link = new_link(owner, image, expires_in=30000)
+    link = share(owner, image, expires_in=30000)
     enterprise_user.tier = tier("Premium")
     enterprise_user.save()
 

@@ -10,12 +10,11 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 
-import pytest
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import Tier, User
 from pixtier.links.models import ExpiringLink
-from tests.conftest import jpeg_bytes
+from tests.helpers import jpeg_bytes
 
 Clients = Callable[[User | None], APIClient]
 Uploaded = Callable[..., dict[str, Any]]
@@ -78,11 +77,6 @@ def drawn(client: APIClient, url: str) -> Drawn:
     parser = Drawn()
     parser.feed(response.content.decode())
     return parser
-
-
-@pytest.fixture
-def owner(enterprise_user: User, client_for: Clients) -> APIClient:
-    return client_for(enterprise_user)
 
 
 def test_the_detail_page_draws_each_thumbnail_with_its_size_lazily_on_a_colour(
