@@ -18,7 +18,7 @@ from pixtier.images import negotiation
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.negotiation import UnknownFormat, thumbnail_format
 from pixtier.images.thumbnails import thumbnails_generate
-from tests.conftest import jpeg_bytes, png_bytes, stored_files
+from tests.helpers import jpeg_bytes, png_bytes, stored_files
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 SAFARI = "image/webp,image/avif,video/*;q=0.8,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
