@@ -440,3 +440,6 @@ PIXTIER_DEFAULT_TIER = env_str("DEFAULT_TIER", "Basic")
 # /readyz reuses its answer this long (0: checks on every probe), so probes cannot be
 # turned into a flood of connections to the database, the storage and Redis.
 PIXTIER_READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 1)
+# /metrics is for the holder of this token (Authorization: Bearer ...) when it is set;
+# unset, anyone who reaches the app may read it (nginx in deploy/ hides it).
+PIXTIER_METRICS_TOKEN = env_str("METRICS_TOKEN", "")

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from pixtier.accounts.api import MeApi, TierListApi, TokenObtainApi, TokenRefreshApi
 from pixtier.common.errors import page_not_found
 from pixtier.common.health import healthz, readyz
+from pixtier.common.metrics import metrics
 from pixtier.common.root import ApiRootApi
 from pixtier.images.api import ImageDetailApi, ImageListApi, ImageOriginalApi, ImageThumbnailApi
 from pixtier.links.api import ExpiringLinkDetailApi, ExpiringLinkDownloadApi, ExpiringLinkListApi
@@ -56,7 +57,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),  # /metrics
+    path("metrics", metrics, name="prometheus-django-metrics"),
     path("", RedirectView.as_view(url="/api/v1/", permanent=False)),
 ]
 

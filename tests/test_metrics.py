@@ -113,3 +113,18 @@ def test_metrics_are_exported_at_the_root_for_prometheus(
         'transport="http",view="image-list"}',
     ):
         assert series in text, series
+
+
+def test_with_a_token_set_only_its_holder_reads_the_metrics(settings: Any) -> None:
+    settings.PIXTIER_METRICS_TOKEN = "scraper-token-0123456789"
+
+    anonymous = Client().get("/metrics")
+    wrong = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer guess")
+    scraper = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scraper-token-0123456789")
+
+    assert anonymous.status_code == wrong.status_code == 401
+    assert anonymous["WWW-Authenticate"].startswith("Bearer")
+    assert "token" in anonymous.json()["detail"]
+    assert "pixtier_uploads_total" not in wrong.content.decode()
+    assert scraper.status_code == 200
+    assert "pixtier_uploads_total" in scraper.content.decode()

@@ -1,13 +1,20 @@
 """Pixtier's own Prometheus metrics; django-prometheus adds requests, latencies and errors.
 
-All are exported at ``/metrics``. Under gunicorn with several workers, point
-``PROMETHEUS_MULTIPROC_DIR`` at an empty directory so that ``/metrics`` sums every worker.
+All are exported at ``/metrics`` (to the holder of ``METRICS_TOKEN`` when it is set).
+Under gunicorn with several workers, point ``PROMETHEUS_MULTIPROC_DIR`` at an empty
+directory so that ``/metrics`` sums every worker.
 """
 
 import functools
+import secrets
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import Counter, Histogram
 
 from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
@@ -84,3 +91,22 @@ def upload_counted(service: Callable[P, R]) -> Callable[P, R]:
 def link_download_counted(*, status_code: int) -> None:
     outcome = _LINK_OUTCOMES.get(status_code) or ("refused" if status_code < 500 else "error")
     LINK_DOWNLOADS.labels(outcome=outcome).inc()
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus text; with ``METRICS_TOKEN`` set, only for ``Authorization: Bearer
+    <token>`` (the scraper's ``authorization`` setting)."""
+    token: str = settings.PIXTIER_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            refused = JsonResponse(
+                {"detail": "The metrics need the scraper's token: Authorization: Bearer <token>."},
+                status=401,
+            )
+            refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return refused
+    response: HttpResponse = ExportToDjangoView(request)
+    return response
