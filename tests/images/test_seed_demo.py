@@ -3,6 +3,7 @@
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
@@ -108,3 +109,42 @@ def test_it_says_so_when_a_built_in_tier_is_missing() -> None:
     Tier.objects.filter(name="Premium").delete()
     with pytest.raises(CommandError, match="Premium"):
         seed("--password", PASSWORD)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("change-me", "placeholder"),
+        ("12345678", "too common"),
+        ("short", "too short"),
+        ("premium1", "too similar"),
+    ],
+)
+def test_with_debug_off_it_refuses_a_password_the_validators_refuse(
+    settings: Any, password: str, reason: str
+) -> None:
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match=reason):
+        seed("--password", password)
+
+    assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_with_debug_off_a_strong_password_is_taken(settings: Any) -> None:
+    settings.DEBUG = False
+
+    seed("--password", PASSWORD)
+
+    assert User.objects.get(username="admin").check_password(PASSWORD)
+
+
+@pytest.mark.django_db
+def test_with_debug_on_a_weak_password_is_the_developers_choice(settings: Any) -> None:
+    settings.DEBUG = True
+
+    seed("--password", "change-me")
+
+    assert User.objects.get(username="basic").check_password("change-me")

@@ -3,6 +3,9 @@
 import secrets
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
@@ -12,6 +15,8 @@ from pixtier.images import processing
 from pixtier.images.services import image_upload
 
 DEMO_USERS = [("basic", "Basic"), ("premium", "Premium"), ("enterprise", "Enterprise")]
+# .env.example's placeholder: a deployment that still has it was never configured.
+PLACEHOLDER = "change-me"
 
 
 class Command(BaseCommand):
@@ -29,6 +34,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         password = options["password"]
         rows = [(name, tier, False) for name, tier in DEMO_USERS] + [("admin", "Basic", True)]
+        if password and not settings.DEBUG:
+            # A deployment: these accounts (a superuser among them) face the network.
+            self._refuse_weak(password, [username for username, _, _ in rows])
         if not password:
             self.stdout.write("Demo users (new passwords are shown this once only):")
         for username, tier_name, is_admin in rows:
@@ -37,6 +45,24 @@ class Command(BaseCommand):
                 raise CommandError(f"Tier {tier_name!r} is missing; run migrate first.")
             self._seed(username, tier, is_admin, password)
         self.stdout.write("Sign in at /api/v1/ (the API) and, as admin, at /admin/.")
+
+    def _refuse_weak(self, password: str, usernames: list[str]) -> None:
+        """The password validators' verdict for each demo user (AUTH_PASSWORD_VALIDATORS),
+        and never the example's placeholder."""
+        if password == PLACEHOLDER:
+            raise CommandError(
+                f"--password is {PLACEHOLDER!r}, the placeholder of .env.example: choose a "
+                "real password (DEMO_PASSWORD in .env)."
+            )
+        for username in usernames:
+            probe = User(username=username, email=f"{username}@example.com")
+            try:
+                validate_password(password, user=probe)
+            except ValidationError as exc:
+                raise CommandError(
+                    f"--password is refused for {username}: {' '.join(exc.messages)} "
+                    "(DEBUG is off; choose a stronger one)."
+                ) from exc
 
     @transaction.atomic
     def _seed(self, username: str, tier: Tier, is_admin: bool, password: str | None) -> None:
