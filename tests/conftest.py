@@ -4,6 +4,7 @@ The suite runs on either storage backend (STORAGE_BACKEND): each test gets an em
 storage of its own, and looks at stored files only through Django's storage API.
 """
 
+import copy
 import datetime as dt
 import importlib
 import posixpath
@@ -15,14 +16,18 @@ from typing import Any
 import pytest
 import time_machine
 from django.apps import apps as django_apps
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.files.storage import Storage, default_storage, storages
+from django.db import transaction
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 import pixtier.common.cache
 import pixtier.images.tasks
 from config.embedded import prepare
 from pixtier.accounts.models import ThumbnailSize, Tier, User
+from tests.authorization import World, build_world, custom_tier_create
 from tests.helpers import ORIGINAL, S3, jpeg_bytes, upload
 
 
@@ -61,7 +66,7 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
     root.mkdir()
     settings.MEDIA_ROOT = str(root)
     settings.PIXTIER_BACKGROUND = "off"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [MD5_HASHER]
     cache.clear()
     return root
 
@@ -102,6 +107,9 @@ def storage(settings: Any, media_root: Path) -> Iterator[Storage]:
     }
     yield storages["default"]
     default_storage.bucket.objects.filter(Prefix=f"{location}/").delete()  # type: ignore[attr-defined]
+
+
+MD5_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
 def _ensure_builtin_tiers() -> None:
@@ -201,3 +209,57 @@ def anonymous(client_for: Callable[[User | None], APIClient]) -> APIClient:
 def image(enterprise_user: User, uploaded: Callable[..., dict[str, Any]]) -> dict[str, Any]:
     """The enterprise user's upload of ``ORIGINAL``: its representation."""
     return uploaded(enterprise_user, ORIGINAL)
+
+
+# --- the authorization worlds (tests/authorization.py), built once per (tier, state) -----
+
+
+@pytest.fixture(scope="module")
+def world_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """Where a module's shared worlds keep their files: a world outlives a test, so it
+    cannot use the test's own storage."""
+    default = django_settings.STORAGES["default"]
+    stores = django_settings.STORAGES
+    if S3:
+        options = default["OPTIONS"]
+        location = posixpath.join(options.get("location", ""), "tests", uuid.uuid4().hex)
+        stores = {**stores, "default": {**default, "OPTIONS": {**options, "location": location}}}
+    yield {"MEDIA_ROOT": str(tmp_path_factory.mktemp("worlds")), "STORAGES": stores}
+    if S3:
+        with override_settings(STORAGES=stores):
+            default_storage.bucket.objects.filter(Prefix=f"{location}/").delete()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def shared_world(
+    request: pytest.FixtureRequest,
+    django_db_setup: None,
+    django_db_blocker: Any,
+    world_files: dict[str, Any],
+) -> Iterator[World]:
+    """The world of one (tier, state), parametrized indirectly by the tests that use it.
+
+    Built in a transaction that is rolled back when pytest moves on to another world;
+    each test runs in a savepoint inside it (pytest-django's), so what one test changes
+    the next does not see.
+    """
+    tier, state = request.param
+    fast = {"PIXTIER_BACKGROUND": "off", "PASSWORD_HASHERS": [MD5_HASHER]}
+    with (
+        override_settings(**world_files, **fast),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        cache.clear()
+        _ensure_builtin_tiers()
+        custom_tier_create()
+        yield build_world(tier, state)
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(shared_world: World, settings: Any, world_files: dict[str, Any], db: None) -> World:
+    """This test's copy of the shared world, its files where the world stored them."""
+    settings.MEDIA_ROOT = world_files["MEDIA_ROOT"]
+    settings.STORAGES = world_files["STORAGES"]
+    return copy.deepcopy(shared_world)

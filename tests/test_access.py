@@ -9,23 +9,20 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from pixtier.accounts.models import Tier, User
-from tests.helpers import body_of
-from tests.test_authorization_matrix import (
+from pixtier.accounts.models import User
+from tests.authorization import (
     PASSWORD,
     ROWS,
     TIERS,
     Row,
     World,
-    build_world,
     path_for,
     row_id,
 )
+from tests.helpers import body_of
 
-
-@pytest.fixture
-def world(make_user: Callable[..., User], custom_tier: Tier) -> World:
-    return build_world("Enterprise", make_user)
+# The Enterprise owner's world (tests/authorization.py), built once for the tests here.
+ENTERPRISE = pytest.mark.parametrize("shared_world", [("Enterprise", "valid")], indirect=True)
 
 
 def assert_json_error(response: Any, status: int) -> None:
@@ -42,6 +39,7 @@ def distinct_paths(rows: list[Row]) -> list[Row]:
     return list(seen.values())
 
 
+@ENTERPRISE
 @pytest.mark.parametrize(
     "row", distinct_paths([r for r in ROWS if r.name != "api-not-found"]), ids=row_id
 )
@@ -61,12 +59,14 @@ BROWSABLE = [
 ]
 
 
-@pytest.mark.parametrize("row", BROWSABLE, ids=row_id)
-@pytest.mark.parametrize("tier", TIERS)
-def test_the_browsable_api_renders_every_page_for_a_signed_in_user(
-    make_user: Callable[..., User], custom_tier: Tier, row: Row, tier: str
-) -> None:
-    world = build_world(tier, make_user)
+@pytest.mark.parametrize(
+    ("shared_world", "row"),
+    [((tier, "valid"), row) for tier in TIERS for row in BROWSABLE],
+    ids=[f"{row_id(row)} [{tier}]" for tier in TIERS for row in BROWSABLE],
+    indirect=["shared_world"],
+)
+def test_the_browsable_api_renders_every_page_for_a_signed_in_user(world: World, row: Row) -> None:
+    tier = world.tier
     client = APIClient()
     assert client.login(username=world.owner.username, password=PASSWORD)
 
@@ -94,6 +94,7 @@ def test_an_unknown_path_outside_the_api_is_a_json_404(db: None) -> None:
     assert_json_error(APIClient().get("/no-such-page/"), 404)
 
 
+@ENTERPRISE
 def test_ids_are_uuids_never_sequential_numbers(world: World) -> None:
     for value in [world.image.pk, world.neighbours_image.pk, world.link.pk]:
         assert uuid.UUID(str(value)).version == 4
@@ -213,6 +214,7 @@ def test_the_api_root_lists_working_endpoints(
         ("put", "/api/v1/images/{image}/expiring-links/"),
     ],
 )
+@ENTERPRISE
 def test_a_method_an_endpoint_lacks_is_a_json_405(
     world: World, client_for: Callable[[User | None], APIClient], method: str, path: str
 ) -> None:
