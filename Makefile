@@ -95,6 +95,8 @@ maintenance: $(STAMP)
 	$(BIN)/python manage.py purge_expired_links
 	$(BIN)/python manage.py prune_thumbnails
 	$(BIN)/python manage.py flushexpiredtokens
+	$(BIN)/python manage.py axes_reset_logs --age 30
+	$(BIN)/python manage.py axes_reset_failure_logs --age 30
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .coverage
