@@ -58,7 +58,7 @@ screenshots: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config pixtier
+	$(BIN)/mypy config pixtier tests
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
@@ -30,6 +31,10 @@ from config.env import (
     env_set,
     env_str,
 )
+
+# Django's generic classes (ModelAdmin[Image], ModelForm[Tier]) subscriptable at run time,
+# as mypy --strict wants them written.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PIXTIER_VAR_DIR", str(BASE_DIR / "var")))

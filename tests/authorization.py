@@ -109,8 +109,8 @@ DOWNLOAD = {"someone-elses": 404, "other-height": 404, "deleted": 410, "expired"
 # A closed account's links are gone (410) unless the token itself is bad (404).
 CLOSED_DOWNLOAD = {**dict.fromkeys(DOWNLOAD, 410), "valid": 410, "someone-elses": 404,
                    "other-height": 404}  # fmt: skip
-PUBLIC = {"anonymous": None, "others": None, "closed": None}
-ACCOUNT = {"others": None}
+PUBLIC: dict[str, Any] = {"anonymous": None, "others": None, "closed": None}
+ACCOUNT: dict[str, Any] = {"others": None}
 
 # fmt: off
 ROWS = [

@@ -188,7 +188,8 @@ def uploaded(client_for: Callable[[User | None], APIClient]) -> Callable[..., di
     def make(user: User, data: bytes | None = None, **kwargs: Any) -> dict[str, Any]:
         response = upload(client_for(user), data or jpeg_bytes(), **kwargs)
         assert response.status_code == 201, response.content
-        return response.json()
+        representation: dict[str, Any] = response.json()
+        return representation
 
     return make
 

@@ -61,7 +61,7 @@ def test_the_access_token_authenticates_as_a_bearer(premium_user: User) -> None:
 def test_a_bearer_can_upload_without_a_csrf_token(enterprise_user: User) -> None:
     access = tokens_for("enterprise").json()["access"]
     client = bearer(access)
-    client.enforce_csrf_checks = True  # type: ignore[attr-defined]
+    client.enforce_csrf_checks = True
 
     response = upload(client, jpeg_bytes())
 
@@ -392,7 +392,7 @@ def test_owner_links_serve_the_bytes_to_a_bearer_and_to_a_session(
     by_session = session.get(image["thumbnails"][0]["url"])
 
     assert by_bearer.status_code == 200
-    assert b"".join(by_bearer.streaming_content) == data
+    assert b"".join(by_bearer.streaming_content) == data  # type: ignore[attr-defined]
     assert by_session.status_code == 200
     assert by_session["Content-Type"] == "image/jpeg"
     assert_unauthenticated(APIClient().get(image["original"]))

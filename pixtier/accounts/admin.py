@@ -28,7 +28,7 @@ admin.site.index_title = "Tiers, users, images and links"
 ActionCallable = Callable[..., Any]
 
 
-class ThumbnailSizeForm(forms.ModelForm):
+class ThumbnailSizeForm(forms.ModelForm[ThumbnailSize]):
     # Declared so the browser also enforces the range the model validates.
     height = forms.IntegerField(
         min_value=1,
@@ -41,7 +41,9 @@ class ThumbnailSizeForm(forms.ModelForm):
         fields = ["height"]
 
 
-class ThumbnailSizeFormSet(forms.BaseInlineFormSet):
+class ThumbnailSizeFormSet(
+    forms.BaseInlineFormSet[ThumbnailSize, Tier, "forms.ModelForm[ThumbnailSize]"]
+):
     def clean(self) -> None:
         # Checked here, before Django's generic uniqueness check, to name the height.
         kept = [
@@ -73,7 +75,7 @@ class ThumbnailSizeFormSet(forms.BaseInlineFormSet):
         return super().save(commit)
 
 
-class ThumbnailSizeInline(admin.TabularInline):
+class ThumbnailSizeInline(admin.TabularInline[ThumbnailSize, Tier]):
     model = ThumbnailSize
     form = ThumbnailSizeForm
     formset = ThumbnailSizeFormSet
@@ -88,7 +90,7 @@ def _users_url(tier: Tier) -> str:
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(admin.ModelAdmin[Tier]):
     list_display = ("name", "summary", "user_count")
     search_fields = ("name",)
     fields = (
@@ -142,7 +144,9 @@ class TierAdmin(admin.ModelAdmin):
 
 
 def _move_to_tier_action(tier: Tier) -> ActionCallable:
-    def move(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+    def move(
+        modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
+    ) -> None:
         users = list(queryset.exclude(tier=tier))
         User.objects.filter(pk__in=[user.pk for user in users]).update(tier=tier)
         if users:
@@ -160,7 +164,7 @@ def _move_to_tier_action(tier: Tier) -> ActionCallable:
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     fieldsets = (
         (None, {"fields": ("username", "password", "tier")}),
         ("Personal info", {"fields": ("first_name", "last_name", "email")}),

@@ -24,7 +24,7 @@ from pixtier.common.errors import ERROR_SCHEMA
 from pixtier.common.throttles import TokenThrottle
 
 
-class TierSerializer(serializers.Serializer):
+class TierSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     thumbnail_heights = serializers.ListField(child=serializers.IntegerField())
     original_link = serializers.BooleanField()
@@ -40,7 +40,7 @@ class TierSerializer(serializers.Serializer):
     )
 
 
-class UsageSerializer(serializers.Serializer):
+class UsageSerializer(serializers.Serializer[Any]):
     images = serializers.IntegerField(help_text="Images you keep (counts for max_images).")
     storage_bytes = serializers.IntegerField(
         help_text="Bytes of your originals (counts for max_storage_bytes)."

@@ -15,7 +15,7 @@ from pixtier.common.errors import ERROR_SCHEMA
 
 # DRF's field errors ({"field": ["message", ...]}), or {"detail": "message"} for the whole
 # request (a body that does not parse, for one).
-_BAD_REQUEST = ResolvedComponent(
+_BAD_REQUEST = ResolvedComponent(  # type: ignore[no-untyped-call]  # drf-spectacular is untyped
     name="BadRequest",
     type=ResolvedComponent.SCHEMA,
     object="BadRequest",
@@ -43,7 +43,9 @@ class AutoSchema(SpectacularAutoSchema):
     def _map_serializer_field(
         self, field: Any, direction: str, bypass_extensions: bool = False
     ) -> dict[str, Any]:
-        schema: dict[str, Any] = super()._map_serializer_field(field, direction, bypass_extensions)
+        schema: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
+            field, direction, bypass_extensions
+        )
         text = isinstance(field, serializers.CharField) and schema.get("type") == "string"
         if direction == "request" and text and not {"format", "pattern", "enum"} & set(schema):
             trimmed = field.trim_whitespace and not field.allow_blank

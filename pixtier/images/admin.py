@@ -22,7 +22,7 @@ from pixtier.images.services import image_delete
 from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 
 
-class ThumbnailInline(admin.TabularInline):
+class ThumbnailInline(admin.TabularInline[Thumbnail, Image]):
     model = Thumbnail
     fields = ("height", "state", "pixels", "file_size", "created_at")
     readonly_fields = fields
@@ -47,7 +47,7 @@ class ThumbnailInline(admin.TabularInline):
 
 
 @admin.register(Image)
-class ImageAdmin(admin.ModelAdmin):
+class ImageAdmin(admin.ModelAdmin[Image]):
     list_display = ("preview", "title", "owner", "dimensions", "file_size", "uploaded_at")
     list_display_links = ("preview", "title")
     list_select_related = ("owner",)

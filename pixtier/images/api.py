@@ -36,7 +36,7 @@ _MULTIPART_SLACK = 64 * 1024
 _URL_PROBE = uuid.UUID(int=0)
 
 
-class ImageUploadSerializer(serializers.Serializer):
+class ImageUploadSerializer(serializers.Serializer[Any]):
     file = serializers.FileField(help_text="A PNG or JPEG image.")
     title = serializers.CharField(
         max_length=settings.PIXTIER_MAX_TITLE_LENGTH,
@@ -46,7 +46,7 @@ class ImageUploadSerializer(serializers.Serializer):
     )
 
 
-class ThumbnailLinkSerializer(serializers.Serializer):
+class ThumbnailLinkSerializer(serializers.Serializer[Any]):
     height = serializers.IntegerField(help_text="The tier height H.")
     width = serializers.IntegerField(help_text="Width of the file (no upscaling).")
     url = serializers.URLField()
@@ -105,7 +105,7 @@ class _Links:
         return f"{before}{pk or image.pk}{after}"
 
 
-class ImageSerializer(serializers.ModelSerializer):
+class ImageSerializer(serializers.ModelSerializer[Image]):
     url = serializers.SerializerMethodField()
     thumbnails = serializers.SerializerMethodField()
     original = serializers.SerializerMethodField()
@@ -160,19 +160,23 @@ class ImageSerializer(serializers.ModelSerializer):
         }
 
     def get_url(self, image: Image) -> str:
-        return self.context["links"].url(image)
+        links: _Links = self.context["links"]
+        return links.url(image)
 
     @extend_schema_field(ThumbnailLinkSerializer(many=True))
     def get_thumbnails(self, image: Image) -> list[dict[str, Any]]:
-        return self.context["links"].thumbnails(image)
+        links: _Links = self.context["links"]
+        return links.thumbnails(image)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_original(self, image: Image) -> str | None:
-        return self.context["links"].original(image)
+        links: _Links = self.context["links"]
+        return links.original(image)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_expiring_links(self, image: Image) -> str | None:
-        return self.context["links"].expiring_links(image)
+        links: _Links = self.context["links"]
+        return links.expiring_links(image)
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_placeholder(self, image: Image) -> str | None:
@@ -193,7 +197,7 @@ def _default_title(file_name: str | None) -> str:
     return "".join(ch for ch in stem if ch.isprintable())[: settings.PIXTIER_MAX_TITLE_LENGTH]
 
 
-class ImageListApi(GenericAPIView):
+class ImageListApi(GenericAPIView[Image]):
     """Your images, newest first. POST a PNG or JPEG (`file`, optional `title`) to upload."""
 
     name = "Images"

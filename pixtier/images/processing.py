@@ -6,7 +6,7 @@ refused before any pixel is read.
 """
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import pyvips
 
@@ -244,20 +244,28 @@ def encode(
             image = image.flatten(background=[255] * (image.bands - 1))
         # Default Huffman tables: optimize_coding would double the encode time of a
         # thumbnail to save about 1.5 % of its bytes (see BENCHMARKS.md).
-        return image.jpegsave_buffer(Q=jpeg_quality, keep="none")
+        return cast(bytes, image.jpegsave_buffer(Q=jpeg_quality, keep="none"))
     if fmt == "webp":
-        return image.webpsave_buffer(
-            Q=settings.webp_quality, effort=settings.webp_effort, keep="none"
+        return cast(
+            bytes,
+            image.webpsave_buffer(
+                Q=settings.webp_quality, effort=settings.webp_effort, keep="none"
+            ),
         )
     if fmt == "avif":
-        return image.heifsave_buffer(
-            compression="av1",
-            Q=settings.avif_quality,
-            effort=settings.avif_effort,
-            bitdepth=8,
-            keep="none",
+        return cast(
+            bytes,
+            image.heifsave_buffer(
+                compression="av1",
+                Q=settings.avif_quality,
+                effort=settings.avif_effort,
+                bitdepth=8,
+                keep="none",
+            ),
         )
-    return image.pngsave_buffer(compression=_PNG_COMPRESSION, filter=_PNG_FILTERS, keep="none")
+    return cast(
+        bytes, image.pngsave_buffer(compression=_PNG_COMPRESSION, filter=_PNG_FILTERS, keep="none")
+    )
 
 
 def _encode(image: pyvips.Image, fmt: OutputFormat, *, jpeg_quality: int) -> bytes:

@@ -23,7 +23,7 @@ def _human_bytes(size: int) -> str:
 
 
 @metrics.upload_counted
-def image_upload(*, owner: User, file: UploadedFile, title: str = "") -> Image:
+def image_upload(*, owner: User, file: UploadedFile[bytes], title: str = "") -> Image:
     """Validate, store and record an upload; thumbnails follow in the background.
 
     Either everything is stored (file and row) or nothing is.

@@ -44,7 +44,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExpiringLink)
-class ExpiringLinkAdmin(admin.ModelAdmin):
+class ExpiringLinkAdmin(admin.ModelAdmin[ExpiringLink]):
     list_display = (
         "id",
         "image_link",

@@ -42,7 +42,7 @@ from pixtier.links.services import (
 from pixtier.links.signing import link_token, link_token_read
 
 
-class ExpiringLinkCreateSerializer(serializers.Serializer):
+class ExpiringLinkCreateSerializer(serializers.Serializer[Any]):
     expires_in = serializers.IntegerField(
         min_value=settings.PIXTIER_LINK_MIN_SECONDS,
         max_value=settings.PIXTIER_LINK_MAX_SECONDS,
@@ -65,7 +65,7 @@ class ExpiringLinkCreateSerializer(serializers.Serializer):
     )
 
 
-class ExpiringLinkSerializer(serializers.ModelSerializer):
+class ExpiringLinkSerializer(serializers.ModelSerializer[ExpiringLink]):
     url = serializers.SerializerMethodField(help_text="Public download URL.")
     api_url = serializers.SerializerMethodField(help_text="GET it; DELETE it to revoke.")
 
@@ -117,7 +117,7 @@ def _image_with_links(request: Request, image_id: uuid.UUID) -> tuple[Image, Cap
     return image, capabilities
 
 
-class ExpiringLinkListApi(GenericAPIView):
+class ExpiringLinkListApi(GenericAPIView[ExpiringLink]):
     """Public links to this image that stop working after `expires_in` seconds
     (300 to 30000), or after `max_downloads` downloads if given. Give a `height` to share
     a thumbnail instead of the original."""

@@ -44,7 +44,9 @@ def download_url(link: ExpiringLink) -> str:
     return reverse("expiring-link-download", kwargs={"token": token})
 
 
-def tier_form(name: str, heights: list[int], *, tier: Tier | None = None, **flags: str) -> dict:
+def tier_form(
+    name: str, heights: list[int], *, tier: Tier | None = None, **flags: str
+) -> dict[str, Any]:
     """The POST body of the tier add/change form, inline formset management form included.
 
     On the change form, the tier's current sizes come first (in height order) and are

@@ -49,7 +49,8 @@ def thumbnail_files(height: int) -> list[str]:
 
 
 def thumbnail_url(image: dict[str, Any], height: int) -> str:
-    return next(t["url"] for t in image["thumbnails"] if t["height"] == height)
+    url: str = next(t["url"] for t in image["thumbnails"] if t["height"] == height)
+    return url
 
 
 def fetch_concurrently(user: User, urls: list[str]) -> list[tuple[int, bytes]]:

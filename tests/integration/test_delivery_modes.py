@@ -111,7 +111,8 @@ def upload(base: str, user: User, data: bytes, **headers: str) -> Reply:
 def uploaded(base: str, user: User, data: bytes = ORIGINAL) -> dict[str, Any]:
     reply = upload(base, user, data)
     assert reply.status == 201, reply.body
-    return reply.json()
+    representation: dict[str, Any] = reply.json()
+    return representation
 
 
 def share(image: dict[str, Any], user: User, **body: Any) -> dict[str, Any]:
@@ -119,7 +120,8 @@ def share(image: dict[str, Any], user: User, **body: Any) -> dict[str, Any]:
     payload = json.dumps({"expires_in": 300, **body}).encode()
     reply = call(image["expiring_links"], method="POST", headers=headers, body=payload)
     assert reply.status == 201, reply.body
-    return reply.json()
+    link: dict[str, Any] = reply.json()
+    return link
 
 
 # --- X-Accel-Redirect through nginx ---------------------------------------------------

@@ -365,5 +365,5 @@ def test_uploads_answered_201_survive_a_crash_of_every_process(
     sent_by_id = {image["id"]: sent[name] for name, image in uploaded.items()}
     for row in Image.objects.all():
         assert stored[row.original_key] == sent_by_id[str(row.pk)]
-        for thumb in row.thumbnails.filter(state=Thumbnail.State.READY):
-            assert len(stored[thumb.key]) == thumb.size
+        for ready in row.thumbnails.filter(state=Thumbnail.State.READY):
+            assert len(stored[ready.key]) == ready.size

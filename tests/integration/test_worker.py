@@ -70,7 +70,11 @@ def test_a_worker_makes_an_uploads_thumbnails_without_any_request(
             started = time.perf_counter()
             image = upload(base, enterprise_user, data)
             answered = time.perf_counter() - started
-            wait_for(lambda i=image["id"]: ready_heights(i) == [200, 400], timeout=60, what="READY")
+
+            def both_ready(image_id: str = image["id"]) -> bool:
+                return ready_heights(image_id) == [200, 400]
+
+            wait_for(both_ready, timeout=60, what="READY")
             ready = time.perf_counter() - started
             images.append(image)
             with capsys.disabled():

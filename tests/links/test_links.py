@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from PIL import Image as PILImage
-from rest_framework.response import Response
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
@@ -28,7 +27,7 @@ def clock(time_machine: Any) -> Any:
     return time_machine
 
 
-def create_link(client: APIClient, image: dict[str, Any], **body: Any) -> Response:
+def create_link(client: APIClient, image: dict[str, Any], **body: Any) -> Any:
     return client.post(image["expiring_links"], body, format="json")
 
 
