@@ -1,7 +1,8 @@
 """The one place that turns "serve these stored bytes" into an HTTP response.
 
-Callers decide *whether* bytes may be served (owner and tier, or a valid link); this
-module decides *how*: validators (ETag, Last-Modified) with 304/412, then the bytes in
+Callers decide *whether* bytes may be served (``pixtier.images.access.owner_file`` and
+``pixtier.links.access.link_file``, which return a :class:`Decision`); this module decides
+*how*: validators (ETag, Last-Modified) with 304/412, then the bytes in
 the way ``PIXTIER_DELIVERY`` says: streamed by Django (with byte ranges), handed to nginx
 (X-Accel-Redirect to an internal location), or a 302 to a short-lived presigned URL.
 """
@@ -46,6 +47,27 @@ class StoredFile:
     @property
     def etag(self) -> str:
         return f'"{self.sha256[:32]}"'
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an access decision allows: this file, for clients to cache like this."""
+
+    file: StoredFile
+    cache_control: str
+    expires: datetime | None = None
+    allow_range: bool = False
+
+
+def deliver(request: HttpRequest, decision: Decision) -> HttpResponseBase:
+    """The response for an allowed request (see :func:`serve`)."""
+    return serve(
+        request,
+        decision.file,
+        cache_control=decision.cache_control,
+        expires=decision.expires,
+        allow_range=decision.allow_range,
+    )
 
 
 def owner_cache_control() -> str:

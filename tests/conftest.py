@@ -7,7 +7,10 @@ storage of its own, and looks at stored files only through Django's storage API.
 import copy
 import datetime as dt
 import importlib
+import os
 import posixpath
+import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,8 +89,8 @@ def _services_answer_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """After a failure this process skips the cache and the broker for a few seconds
     (pixtier.common.cache, pixtier.images.tasks); a test that took one down does not leave
     the next without it."""
-    monkeypatch.setattr(pixtier.common.cache, "_skip_until", 0.0)
-    monkeypatch.setattr(pixtier.images.tasks, "_broker_down_until", 0.0)
+    pixtier.common.cache.breaker.reset()
+    pixtier.images.tasks.broker.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -264,3 +267,49 @@ def world(shared_world: World, settings: Any, world_files: dict[str, Any], db: N
     settings.MEDIA_ROOT = world_files["MEDIA_ROOT"]
     settings.STORAGES = world_files["STORAGES"]
     return copy.deepcopy(shared_world)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for tests of the shared cache: the services pass's (TEST_REDIS_URL or
+    REDIS_URL), else a throwaway redis-server of the test run's own."""
+    url = os.environ.get("TEST_REDIS_URL") or django_settings.REDIS_URL
+    if url:
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        pytest.skip("no Redis: set TEST_REDIS_URL or install redis-server")
+    from tests.integration.procs import free_port, process
+
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    args = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    args += ["--appendonly", "no", "--dir", str(workdir)]
+    with process(args, env={}, log=workdir / "redis.log"):
+        deadline = time.monotonic() + 10
+        while b"Ready to accept connections" not in (workdir / "redis.log").read_bytes():
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def redis_cache(settings: Any, redis_url: str) -> Iterator[None]:
+    """The default cache is Redis (emptied), and downloads and tiers are cached in it."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
+    }
+    settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 300
+    settings.PIXTIER_TIER_CACHE_SECONDS = 300
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def no_cache(settings: Any) -> None:
+    """Nothing cached: every decision reads the database."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 0
+    settings.PIXTIER_TIER_CACHE_SECONDS = 0

@@ -59,7 +59,7 @@ def part_of(module: str) -> str | None:
 def test_the_graph_is_read_from_the_source() -> None:
     """The reader finds the imports this test exists for (else it could pass on nothing)."""
     assert "pixtier.images.models" in GRAPH["pixtier.links.models"]
-    assert {"pixtier.common.cache", "pixtier.accounts.models"} <= GRAPH[
+    assert {"pixtier.common.freshness", "pixtier.accounts.models"} <= GRAPH[
         "pixtier.accounts.selectors"
     ]
     assert set(MAY_IMPORT) == {part_of(module) for module in MODULES} - {None}

@@ -197,7 +197,7 @@ def test_a_cache_that_is_down_lets_requests_through_and_is_left_alone_a_while(
     with caplog.at_level(logging.WARNING):
         assert all(allowed(DownloadThrottle, request(user=basic_user)) for _ in range(3))
 
-    assert down.calls == 1  # then left alone (pixtier.common.cache.RETRY_SECONDS)
+    assert down.calls == 1  # then left alone (pixtier.common.cache.breaker)
     assert "rate limit downloads not applied: the cache is unavailable" in caplog.text
 
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from pixtier.accounts.models import MAX_THUMBNAIL_HEIGHT, ThumbnailSize, Tier, User, default_tier
+from pixtier.accounts.services import user_tier_set
 from pixtier.common.units import human_bytes
 
 admin.site.site_header = "Pixtier administration"
@@ -147,8 +148,7 @@ def _move_to_tier_action(tier: Tier) -> ActionCallable:
     def move(
         modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
     ) -> None:
-        users = list(queryset.exclude(tier=tier))
-        User.objects.filter(pk__in=[user.pk for user in users]).update(tier=tier)
+        users = user_tier_set(users=queryset, tier=tier)
         if users:
             LogEntry.objects.log_actions(
                 user_id=cast(int, request.user.pk),  # staff only: never anonymous

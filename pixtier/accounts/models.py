@@ -1,21 +1,31 @@
 """Users and the account tiers that decide what each user's images offer."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 
+from pixtier.common.guards import AccessModel, AccessQuerySet, Owners
+
 # The tallest image JPEG or PNG encoders here can hold: a taller "thumbnail" could only
 # ever be the original, so any height up to this is accepted.
 MAX_THUMBNAIL_HEIGHT = 65_535
 
 
-class Tier(models.Model):
+class TierQuerySet(AccessQuerySet):
+    def access_owners(self) -> Owners:
+        return None  # every user of the tier: everyone's version
+
+
+class Tier(AccessModel):
+    objects = TierQuerySet.as_manager()
+
     name = models.CharField(max_length=64, unique=True)
     original_link = models.BooleanField(
         default=False, help_text="Users may fetch the original file."
@@ -68,6 +78,9 @@ class Tier(models.Model):
         """The largest upload this tier accepts: its own limit within the global one."""
         return upload_limit(self.max_upload_bytes)
 
+    def access_owners(self) -> Owners:
+        return None
+
 
 def upload_limit(tier_limit: int | None) -> int:
     """A tier's upload limit within the global one (which may have been lowered since)."""
@@ -75,7 +88,11 @@ def upload_limit(tier_limit: int | None) -> int:
     return limit if tier_limit is None else min(tier_limit, limit)
 
 
-class ThumbnailSize(models.Model):
+class ThumbnailSize(AccessModel):
+    # Adding a height takes nothing away; changing or removing one does (save() of an
+    # existing row, delete()).
+    objects = TierQuerySet.as_manager()
+
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="sizes")
     height = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(MAX_THUMBNAIL_HEIGHT)],
@@ -95,10 +112,13 @@ class ThumbnailSize(models.Model):
     def __str__(self) -> str:
         return f"{self.height} px"
 
+    def access_owners(self) -> Owners:
+        return None
+
 
 def default_tier() -> Tier:
     """The tier new users get: ``DEFAULT_TIER`` (Basic), or the first tier if renamed."""
-    tier = Tier.objects.filter(name=settings.PIXTIER_DEFAULT_TIER).first()
+    tier: Tier | None = Tier.objects.filter(name=settings.PIXTIER_DEFAULT_TIER).first()
     tier = tier or Tier.objects.order_by("pk").first()
     if tier is None:
         raise Tier.DoesNotExist("Create a tier before creating users.")
@@ -112,7 +132,25 @@ def credential_stamp(password_hash: str) -> str:
     return digest.hexdigest()[:32]
 
 
-class User(AbstractUser):
+class UserQuerySet(AccessQuerySet):
+    # What a change may take away: the tier, the account, the password (tokens).
+    access_fields = frozenset({"tier", "tier_id", "is_active", "password", "credential_stamp"})
+
+    def access_owners(self) -> Owners:
+        return list(self.values_list("pk", flat=True))
+
+
+class UserManager(DjangoUserManager["User"]):
+    """Django's, with writes that outdate cached decisions (pixtier.common.guards)."""
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
+
+
+class User(AbstractUser, AccessModel):
+    access_fields = UserQuerySet.access_fields
+    objects: ClassVar[UserManager] = UserManager()
+
     # blank: forms may leave it empty and save() assigns the default tier. (A field
     # default would query the database whenever a User is instantiated.)
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="users", blank=True)
@@ -131,3 +169,6 @@ class User(AbstractUser):
         if update_fields is not None and "password" in update_fields:
             kwargs["update_fields"] = {*update_fields, "credential_stamp"}
         super().save(*args, **kwargs)
+
+    def access_owners(self) -> Owners:
+        return [self.pk]

@@ -7,7 +7,7 @@ from django.db.models import Count, QuerySet, Sum
 from rest_framework.request import Request
 
 from pixtier.accounts.models import Tier, User, upload_limit
-from pixtier.common.cache import cache_forget, cache_get, cache_set
+from pixtier.common import freshness
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,6 @@ class Usage:
     storage_bytes: int
 
 
-def _cache_key(tier_id: int) -> str:
-    return f"pixtier:tier-capabilities:{tier_id}"
-
-
 def tier_capabilities_load(*, tier_id: int) -> Capabilities:
     """One query: the tier's flags joined with its heights (a row per height)."""
     rows = list(
@@ -61,21 +57,20 @@ def tier_capabilities_load(*, tier_id: int) -> Capabilities:
 
 
 def tier_capabilities(*, user: User) -> Capabilities:
-    """The user's current tier, asked at serve time (cached only when configured; read
-    from the database while the cache is unreachable)."""
+    """The user's current tier, asked at serve time (cached only in Redis, where any tier
+    edit outdates it: ``pixtier.common.freshness``; read from the database while the cache
+    is unreachable)."""
     timeout = settings.PIXTIER_TIER_CACHE_SECONDS
     if timeout <= 0:
         return tier_capabilities_load(tier_id=user.tier_id)
-    key = _cache_key(user.tier_id)
-    capabilities: Capabilities | None = cache_get(key)
-    if capabilities is None:
-        capabilities = tier_capabilities_load(tier_id=user.tier_id)
-        cache_set(key, capabilities, timeout)
+    key = f"tier:{user.tier_id}"
+    found = freshness.lookup(key, owned=False)
+    if found.value is not None:
+        capabilities: Capabilities = found.value
+        return capabilities
+    capabilities = tier_capabilities_load(tier_id=user.tier_id)
+    freshness.store(key, capabilities, found.stamp, owner_id=None, timeout=timeout)
     return capabilities
-
-
-def tier_capabilities_forget(*, tier_id: int) -> None:
-    cache_forget([_cache_key(tier_id)])
 
 
 def tier_list() -> QuerySet[Tier]:

@@ -15,6 +15,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from pixtier.common import exceptions as domain
 from pixtier.common.exceptions import (
     CorruptImage,
     ImageTooLarge,
@@ -56,7 +57,44 @@ class ServiceUnavailable(exceptions.APIException):
     default_code = "unavailable"
 
 
+class NotReady(ServiceUnavailable):
+    default_detail = "The image is being prepared; retry shortly."
+
+
+# The one map from domain errors (pixtier.common.exceptions) to HTTP, for DRF views and
+# for the lean download views alike (:func:`domain_error_response`).
+_DOMAIN: dict[type[domain.DomainError], type[exceptions.APIException]] = {
+    domain.NotFound: exceptions.NotFound,
+    domain.NotInTier: exceptions.PermissionDenied,
+    domain.Gone: Gone,
+    domain.NotReady: NotReady,
+    domain.NotAuthenticated: exceptions.NotAuthenticated,
+}
+
+
+def _domain(exc: domain.DomainError) -> exceptions.APIException:
+    if isinstance(exc, domain.NotInTier) and exc.field:
+        return exceptions.ValidationError({exc.field: [str(exc)]})
+    for kind in type(exc).__mro__:
+        if kind in _DOMAIN:
+            return _DOMAIN[kind](str(exc))
+    return exceptions.APIException(str(exc))
+
+
+def domain_error_response(exc: domain.DomainError) -> JsonResponse:
+    """A domain error as the JSON answer a DRF view would give (outside DRF)."""
+    api = _domain(exc)
+    response = _json_error(api.status_code, str(api.detail))
+    if api.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response["Retry-After"] = "5"
+    if api.status_code == status.HTTP_401_UNAUTHORIZED:
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
 def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, domain.DomainError):
+        return _domain(exc)
     if isinstance(exc, UnsupportedImage):
         return UnsupportedImageType(str(exc))
     if isinstance(exc, ImageTooLarge):

@@ -1,4 +1,5 @@
-"""Domain errors: what services and processing raise, with the user's message as ``str(exc)``.
+"""Domain errors: what services, processing and access decisions raise, with the user's
+message as ``str(exc)``.
 
 A leaf module (it imports nothing of Pixtier's), so that the apps raise these and
 ``pixtier.common.errors`` alone maps them to HTTP answers without importing any app.
@@ -28,3 +29,33 @@ class QuotaExceeded(Exception):
     def __init__(self, message: str, *, quota: str) -> None:
         super().__init__(message)
         self.quota = quota
+
+
+class DomainError(Exception):
+    """Base of the errors an access decision or a link service raises."""
+
+
+class NotFound(DomainError):
+    """Missing, or someone else's (indistinguishable on purpose): 404."""
+
+
+class NotInTier(DomainError):
+    """The owner's tier does not include this (any more): 403."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        # The request field at fault, when the tier has the feature but not this target
+        # (a height it lacks): then the answer is a 400 naming the field.
+        self.field = field
+
+
+class Gone(DomainError):
+    """An expiring link that expired, was revoked, used up, or whose owner left: 410."""
+
+
+class NotReady(DomainError):
+    """A thumbnail still being made elsewhere after the wait limit: 503, retry."""
+
+
+class NotAuthenticated(DomainError):
+    """No valid credentials where they are needed: 401."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -19,15 +19,16 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from pixtier import delivery
+from pixtier.accounts.authentication import download_caller
 from pixtier.accounts.selectors import Capabilities, request_user, tier_capabilities
 from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestFirstPagination
-from pixtier.common.errors import ERROR_SCHEMA, PayloadTooLarge, ServiceUnavailable
+from pixtier.common.errors import ERROR_SCHEMA, PayloadTooLarge
 from pixtier.common.throttles import DownloadThrottle, UploadThrottle
+from pixtier.images.access import owner_file
 from pixtier.images.models import Image
 from pixtier.images.processing import thumbnail_size
-from pixtier.images.selectors import image_get, image_list, stored_original, stored_thumbnail
+from pixtier.images.selectors import image_get, image_list
 from pixtier.images.services import image_delete, image_upload
-from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 
 # Multipart framing around the file; a body this much over the limit is refused unread.
 _MULTIPART_SLACK = 64 * 1024
@@ -286,18 +287,11 @@ class ImageOriginalApi(BinaryApi):
     )
     def get(self, request: Request, image_id: uuid.UUID) -> HttpResponseBase:
         """The original file (owner only, tiers with original links; Range supported)."""
-        image = image_get(owner=request_user(request), image_id=image_id)
-        capabilities = tier_capabilities(user=request_user(request))
-        if not capabilities.original_link:
-            raise exceptions.PermissionDenied(
-                f"The {capabilities.tier_name} tier does not include the original image."
-            )
-        return delivery.serve(
-            request,
-            stored_original(image),
-            cache_control=delivery.owner_cache_control(),
-            allow_range=True,
-        )
+        return self.download(request._request, image_id=image_id)
+
+    @classmethod
+    def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        return owner_download(cls, request, image_id=kwargs["image_id"], height=None)
 
 
 class ImageThumbnailApi(BinaryApi):
@@ -314,18 +308,18 @@ class ImageThumbnailApi(BinaryApi):
     )
     def get(self, request: Request, image_id: uuid.UUID, height: int) -> HttpResponseBase:
         """The thumbnail for one of your tier's heights (made on first request if needed)."""
-        image = image_get(owner=request_user(request), image_id=image_id)
-        capabilities = tier_capabilities(user=request_user(request))
-        if height not in capabilities.heights:
-            available = ", ".join(map(str, capabilities.heights)) or "none"
-            raise exceptions.PermissionDenied(
-                f"Height {height} is not in the {capabilities.tier_name} tier "
-                f"(available: {available})."
-            )
-        try:
-            thumb = thumbnail_get(image=image, height=height, tier_heights=capabilities.heights)
-        except ThumbnailNotReady as exc:
-            raise ServiceUnavailable("The thumbnail is still being made; retry shortly.") from exc
-        return delivery.serve(
-            request, stored_thumbnail(image, thumb), cache_control=delivery.owner_cache_control()
-        )
+        return self.download(request._request, image_id=image_id, height=height)
+
+    @classmethod
+    def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+        return owner_download(cls, request, image_id=kwargs["image_id"], height=kwargs["height"])
+
+
+def owner_download(
+    view: type[BinaryApi], request: HttpRequest, *, image_id: uuid.UUID, height: int | None
+) -> HttpResponseBase:
+    """Glue: who asks, the decision, the rate limit, the bytes."""
+    caller = download_caller(request)
+    decision = owner_file(caller=caller, image_id=image_id, height=height)
+    view.throttle(request, user_id=caller.user_id)
+    return delivery.deliver(request, decision)

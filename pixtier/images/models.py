@@ -1,12 +1,26 @@
 """Uploaded images and the thumbnails made from them."""
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 
+from pixtier.common.guards import AccessModel, AccessQuerySet, Owners
 
-class Image(models.Model):
+
+def _owners(queryset: models.QuerySet[Any], field: str) -> Owners:
+    return list(queryset.order_by().values_list(field, flat=True).distinct())
+
+
+class ImageQuerySet(AccessQuerySet):
+    def access_owners(self) -> Owners:
+        return _owners(self, "owner_id")
+
+
+class Image(AccessModel):
+    objects = ImageQuerySet.as_manager()
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images"
@@ -35,8 +49,27 @@ class Image(models.Model):
     def __str__(self) -> str:
         return self.title or str(self.id)
 
+    def access_owners(self) -> Owners:
+        return [self.owner_id]
 
-class Thumbnail(models.Model):
+
+class ThumbnailQuerySet(AccessQuerySet):
+    """Only READY rows were ever served: deleting or un-readying them takes access away;
+    claims (PENDING rows) come and go freely."""
+
+    def _takes_access(self, fields: Any, values: dict[str, Any]) -> bool:
+        return "state" in values and values["state"] != Thumbnail.State.READY
+
+    def access_owners(self) -> Owners:
+        return _owners(self.filter(state=Thumbnail.State.READY), "image__owner_id")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if not self.filter(state=Thumbnail.State.READY).exists():
+            return models.QuerySet.delete(self)
+        return super().delete()
+
+
+class Thumbnail(AccessModel):
     """A stored thumbnail for one tier height H in one format, or a claim to make it.
 
     The row is the lock: whoever inserts it (state PENDING) makes the file, on any
@@ -47,6 +80,8 @@ class Thumbnail(models.Model):
     class State(models.TextChoices):
         PENDING = "pending"
         READY = "ready"
+
+    objects = ThumbnailQuerySet.as_manager()
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="thumbnails")
     height = models.PositiveIntegerField(help_text="The tier height H this thumbnail is for.")
@@ -75,3 +110,8 @@ class Thumbnail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image_id} @ {self.height} px {self.format} ({self.state})"
+
+    def access_owners(self) -> Owners:
+        if self.state != Thumbnail.State.READY:
+            return []
+        return list(Image.objects.filter(pk=self.image_id).values_list("owner_id", flat=True))

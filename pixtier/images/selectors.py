@@ -2,13 +2,11 @@
 
 import uuid
 
-from django.conf import settings
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 
 from pixtier.accounts.models import User
 from pixtier.accounts.selectors import tier_capabilities_load
-from pixtier.common.cache import cache_forget, cache_get, cache_set
+from pixtier.common.exceptions import NotFound
 from pixtier.delivery import StoredFile
 from pixtier.images import processing
 from pixtier.images.models import Image, Thumbnail
@@ -38,7 +36,10 @@ def image_list(*, owner: User) -> QuerySet[Image]:
 
 def image_get(*, owner: User, image_id: uuid.UUID) -> Image:
     """The caller's image; someone else's is indistinguishable from a missing one (404)."""
-    return get_object_or_404(Image, pk=image_id, owner=owner)
+    image: Image | None = Image.objects.filter(pk=image_id, owner=owner).first()
+    if image is None:
+        raise NotFound("No such image.")
+    return image
 
 
 def thumbnail_heights_missing(*, image_id: uuid.UUID) -> list[int]:
@@ -57,30 +58,11 @@ def thumbnail_heights_missing(*, image_id: uuid.UUID) -> list[int]:
     return [height for height in heights if height not in ready]
 
 
-def _thumbnail_key(image_id: uuid.UUID, height: int, fmt: str) -> str:
-    return f"pixtier:thumbnail-ready:{image_id}:{height}:{fmt}"
-
-
 def thumbnail_ready(*, image_id: uuid.UUID, height: int, fmt: str) -> Thumbnail | None:
-    """The READY ``fmt`` thumbnail of tier height ``height``, if made: one query, or none
-    while cached. A READY row never changes, it only goes (``pixtier.images.signals``
-    forgets it then); rows not READY yet are never cached."""
-    timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
-    key = _thumbnail_key(image_id, height, fmt)
-    if timeout > 0:
-        cached: Thumbnail | None = cache_get(key)
-        if cached is not None:
-            return cached
-    thumb = Thumbnail.objects.filter(
+    """The READY ``fmt`` thumbnail of tier height ``height``, if made (one query)."""
+    return Thumbnail.objects.filter(
         image_id=image_id, height=height, format=fmt, state=Thumbnail.State.READY
     ).first()
-    if thumb is not None and timeout > 0:
-        cache_set(key, thumb, timeout)
-    return thumb
-
-
-def thumbnail_forget(*, image_id: uuid.UUID, height: int, fmt: str) -> None:
-    cache_forget([_thumbnail_key(image_id, height, fmt)])
 
 
 def _filename(image: Image, suffix: str, extension: str) -> str:

@@ -11,7 +11,6 @@ from django.dispatch import receiver
 
 from pixtier.accounts.models import ThumbnailSize
 from pixtier.images.models import Image, Thumbnail
-from pixtier.images.selectors import thumbnail_forget
 from pixtier.images.tasks import enqueue_tier_backfill
 
 
@@ -28,15 +27,6 @@ def _image_deleted(sender: type[Image], instance: Image, **kwargs: Any) -> None:
 @receiver(post_delete, sender=Thumbnail)
 def _thumbnail_deleted(sender: type[Thumbnail], instance: Thumbnail, **kwargs: Any) -> None:
     _delete_after_commit(instance.key)
-    if instance.state == Thumbnail.State.READY:
-        # Now, and again after commit: a request in between could cache the row again.
-        image_id, height, fmt = instance.image_id, instance.height, instance.format
-        # The first raises if the cache is unreachable (the deletion then rolls back); the
-        # second, after the commit, can only log.
-        thumbnail_forget(image_id=image_id, height=height, fmt=fmt)
-        transaction.on_commit(
-            lambda: thumbnail_forget(image_id=image_id, height=height, fmt=fmt), robust=True
-        )
 
 
 @receiver(post_save, sender=ThumbnailSize)

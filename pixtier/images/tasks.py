@@ -2,7 +2,6 @@
 them (or, without Redis, runs the same services on one in-process thread after commit)."""
 
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +11,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import connection
 
+from pixtier.common.breaker import Breaker
 from pixtier.common.tasks import RETRYING
 from pixtier.images import backfills, selectors, thumbnails
 
@@ -89,21 +89,19 @@ def _on_worker_thread(job: Callable[..., Any], kwargs: dict[str, Any]) -> None:
 # After a failed publish this process leaves the broker alone for a while: each attempt
 # on a broker that hangs costs seconds (the socket timeouts in settings) of the request
 # that queues, and requests make the thumbnails on demand anyway.
-BROKER_RETRY_SECONDS = 10.0
-_broker_down_until = 0.0
+broker = Breaker("broker")
 
 
 def _queue(task: Any, *args: Any) -> None:
-    global _broker_down_until
-    if time.monotonic() < _broker_down_until:
+    if not broker.closed():
         logger.warning("not queued %s%s: the broker is unavailable", task.name, args)
         return
     try:
         task.delay(*args)
-    except Exception:
+    except Exception as exc:
         # The write is committed and the response must say so; a broker outage costs
         # only the head start (requests make thumbnails on demand).
-        _broker_down_until = time.monotonic() + BROKER_RETRY_SECONDS
+        broker.trip(f"queue {task.name}{args}", exc)
         logger.exception("could not queue %s%s", task.name, args)
 
 

@@ -16,12 +16,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
-from django.http import Http404
 from django.utils import timezone
 
 from pixtier.accounts.models import ThumbnailSize
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import metrics
+from pixtier.common.exceptions import NotFound, NotReady
 from pixtier.images import keys, processing
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.selectors import image_info, thumbnail_ready
@@ -44,7 +44,7 @@ class WaitClock:
 CLOCK = WaitClock()
 
 
-class ThumbnailNotReady(Exception):
+class ThumbnailNotReady(NotReady):
     """Another process is still making the thumbnail after the wait limit."""
 
 
@@ -185,9 +185,9 @@ def thumbnail_get(
         if height in thumbnails_generate(image=image, heights=wanted, fmt=fmt):
             continue
         if not Image.objects.filter(pk=image.pk).exists():
-            raise Http404("The image was deleted.")
+            raise NotFound("The image was deleted.")
         if clock.now() >= deadline:
-            raise ThumbnailNotReady(f"Thumbnail {height} ({fmt}) of {image.pk} is still being made")
+            raise ThumbnailNotReady("The thumbnail is still being made; retry shortly.")
         clock.sleep(delay)
         delay = min(delay * 2, 0.25)
 

@@ -1,16 +1,15 @@
 """Django admin for expiring links: see them read-only and revoke them."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from pixtier.links.models import ExpiringLink
+from pixtier.links.models import STATES, ExpiringLink, ExpiringLinkQuerySet
 from pixtier.links.services import expiring_link_revoke
 
 
@@ -19,28 +18,15 @@ class StatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            ("valid", "valid"),
-            ("expired", "expired"),
-            ("used up", "used up"),
-            ("revoked", "revoked"),
-        ]
+        return [(state, state) for state in STATES]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[ExpiringLink]
     ) -> QuerySet[ExpiringLink]:
-        now = timezone.now()
-        used_up = Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))
-        match self.value():
-            case "valid":
-                return queryset.filter(revoked_at__isnull=True, expires_at__gt=now).exclude(used_up)
-            case "expired":
-                return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
-            case "used up":
-                return queryset.filter(used_up, revoked_at__isnull=True)
-            case "revoked":
-                return queryset.filter(revoked_at__isnull=False)
-        return queryset
+        state = self.value()
+        if state is None:
+            return queryset
+        return cast(ExpiringLinkQuerySet, queryset).in_state(state)
 
 
 @admin.register(ExpiringLink)

@@ -1,12 +1,11 @@
 """HTTP API for expiring links: create, list, revoke, and the public download."""
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,24 +21,15 @@ from pixtier import delivery
 from pixtier.accounts.selectors import Capabilities, request_user, tier_capabilities
 from pixtier.common import metrics
 from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestLinksFirstPagination
-from pixtier.common.errors import ERROR_SCHEMA, Gone, ServiceUnavailable
+from pixtier.common.errors import ERROR_SCHEMA
 from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
 from pixtier.images.models import Image
-from pixtier.images.selectors import image_get, stored_original, stored_thumbnail
-from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
+from pixtier.images.selectors import image_get
+from pixtier.links.access import link_file
 from pixtier.links.models import MAX_DOWNLOADS_LIMIT, ExpiringLink
-from pixtier.links.selectors import (
-    expiring_link_for_download,
-    expiring_link_get,
-    expiring_link_list,
-)
-from pixtier.links.services import (
-    LinkNotAllowed,
-    expiring_link_create,
-    expiring_link_revoke,
-    link_target_check,
-)
-from pixtier.links.signing import link_token, link_token_read
+from pixtier.links.selectors import expiring_link_get, expiring_link_list
+from pixtier.links.services import expiring_link_create, expiring_link_revoke
+from pixtier.links.signing import link_token
 
 
 class ExpiringLinkCreateSerializer(serializers.Serializer[Any]):
@@ -149,18 +139,13 @@ class ExpiringLinkListApi(GenericAPIView[ExpiringLink]):
         image, capabilities = _image_with_links(request, image_id)
         serializer = ExpiringLinkCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            link = expiring_link_create(
-                image=image,
-                expires_in=serializer.validated_data["expires_in"],
-                height=serializer.validated_data.get("height"),
-                capabilities=capabilities,
-                max_downloads=serializer.validated_data.get("max_downloads"),
-            )
-        except LinkNotAllowed as exc:
-            if exc.field:
-                raise exceptions.ValidationError({exc.field: [str(exc)]}) from exc
-            raise exceptions.PermissionDenied(str(exc)) from exc
+        link = expiring_link_create(
+            image=image,
+            expires_in=serializer.validated_data["expires_in"],
+            height=serializer.validated_data.get("height"),
+            capabilities=capabilities,
+            max_downloads=serializer.validated_data.get("max_downloads"),
+        )
         data = ExpiringLinkSerializer(link, context={"request": request}).data
         return Response(data, status=status.HTTP_201_CREATED, headers={"Location": data["api_url"]})
 
@@ -194,15 +179,6 @@ class ExpiringLinkDownloadApi(BinaryApi):
     permission_classes = [AllowAny]
     throttle_classes = [LinkDownloadThrottle]
 
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        # Every answer passes here, errors included, with its final status.
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method in ("GET", "HEAD"):
-            metrics.link_download_counted(status_code=response.status_code)
-        return response
-
     @extend_schema(
         responses={
             **BINARY_RESPONSES,
@@ -216,43 +192,17 @@ class ExpiringLinkDownloadApi(BinaryApi):
     )
     def get(self, request: Request, token: str) -> HttpResponseBase:
         """The image behind an expiring link; no sign-in needed until it expires."""
+        return self.download(request._request, token=token)
+
+    @classmethod
+    def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         now = int(timezone.now().timestamp())  # judged once, at request start
-        claim = link_token_read(token)
-        if claim is None:
-            raise exceptions.NotFound("This link is not valid.")
-        expired_at = datetime.fromtimestamp(claim.expires_at, tz=UTC).isoformat()
-        if now >= claim.expires_at:
-            raise Gone(f"This link expired at {expired_at}.")
-        link = expiring_link_for_download(link_id=claim.link_id)
-        if link is None:
-            raise Gone("This link no longer exists.")
-        if link.revoked_at is not None:
-            raise Gone("This link was revoked by its owner.")
-        image = link.image
-        if not image.owner.is_active:
-            raise Gone("This link's owner account is closed.")
-        capabilities = tier_capabilities(user=image.owner)
-        try:
-            link_target_check(capabilities=capabilities, height=link.height)
-        except LinkNotAllowed as exc:
-            # The holder is not the owner: say no more than that the link is off.
-            raise exceptions.PermissionDenied(
-                "The owner's plan no longer allows this link."
-            ) from exc
-        if link.height is None:
-            stored = stored_original(image)
-        else:
-            try:
-                thumb = thumbnail_get(
-                    image=image, height=link.height, tier_heights=capabilities.heights
-                )
-            except ThumbnailNotReady as exc:
-                raise ServiceUnavailable("The image is being prepared; retry shortly.") from exc
-            stored = stored_thumbnail(image, thumb)
-        return delivery.serve(
-            request,
-            stored,
-            cache_control=delivery.link_cache_control(claim.expires_at - now),
-            expires=link.expires_at,
-            allow_range=link.height is None,
-        )
+        cls.throttle(request, user_id=None)
+        decision = link_file(token=kwargs["token"], now=now)
+        return cls.answered(delivery.deliver(request, decision))
+
+    @classmethod
+    def answered(cls, response: HttpResponseBase) -> HttpResponseBase:
+        # Every answer passes here, errors included, with its final status.
+        metrics.link_download_counted(status_code=response.status_code)
+        return response

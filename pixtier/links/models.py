@@ -7,12 +7,51 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from pixtier.common.guards import AccessModel, AccessQuerySet, Owners
 from pixtier.images.models import Image
 
 MAX_DOWNLOADS_LIMIT = 1_000_000
 
+# A link's states, decided in one place (:meth:`ExpiringLink.status`, and the same
+# conditions as queryset filters in :class:`ExpiringLinkQuerySet`).
+VALID, EXPIRED, USED_UP, REVOKED = "valid", "expired", "used up", "revoked"
+STATES = (VALID, EXPIRED, USED_UP, REVOKED)
 
-class ExpiringLink(models.Model):
+
+USED_UP_LINKS = models.Q(max_downloads__isnull=False, downloads__gte=models.F("max_downloads"))
+
+
+class ExpiringLinkQuerySet(AccessQuerySet):
+    # Revoking (or rewriting) a link takes it away; so does deleting it.
+    access_fields = frozenset({"revoked_at", "expires_at", "height", "image", "image_id"})
+
+    def access_owners(self) -> Owners:
+        return list(self.order_by().values_list("image__owner_id", flat=True).distinct())
+
+    def in_state(self, state: str, now: datetime | None = None) -> "ExpiringLinkQuerySet":
+        now = now or timezone.now()
+        match state:
+            case "valid":
+                return self.filter(revoked_at__isnull=True, expires_at__gt=now).exclude(
+                    USED_UP_LINKS
+                )
+            case "expired":
+                return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+            case "used up":
+                return self.filter(USED_UP_LINKS, revoked_at__isnull=True, expires_at__gt=now)
+            case "revoked":
+                return self.filter(revoked_at__isnull=False)
+        raise ValueError(f"no link state {state!r}")
+
+    def valid(self, now: datetime | None = None) -> "ExpiringLinkQuerySet":
+        """Links that still work: not revoked, not expired, not used up."""
+        return self.in_state(VALID, now)
+
+
+class ExpiringLink(AccessModel):
+    access_fields = ExpiringLinkQuerySet.access_fields
+    objects = ExpiringLinkQuerySet.as_manager()
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="expiring_links")
     height = models.PositiveIntegerField(
@@ -56,8 +95,24 @@ class ExpiringLink(models.Model):
         return self.max_downloads is not None and self.downloads >= self.max_downloads
 
     def status(self, now: datetime | None = None) -> str:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.used_up:
-            return "used up"
-        return "valid" if (now or timezone.now()) < self.expires_at else "expired"
+        return link_status(
+            revoked_at=self.revoked_at,
+            expires_at=self.expires_at,
+            used_up=self.used_up,
+            now=now or timezone.now(),
+        )
+
+    def access_owners(self) -> Owners:
+        return list(Image.objects.filter(pk=self.image_id).values_list("owner_id", flat=True))
+
+
+def link_status(
+    *, revoked_at: datetime | None, expires_at: datetime, used_up: bool, now: datetime
+) -> str:
+    """Valid, expired, used up or revoked: the rule ExpiringLinkQuerySet.in_state spells
+    for SQL."""
+    if revoked_at is not None:
+        return REVOKED
+    if now >= expires_at:
+        return EXPIRED
+    return USED_UP if used_up else VALID

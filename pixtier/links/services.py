@@ -2,25 +2,17 @@
 
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from pixtier.accounts.selectors import Capabilities
+from pixtier.common.exceptions import NotInTier
 from pixtier.images.models import Image
-from pixtier.links.models import ExpiringLink
+from pixtier.links.models import USED_UP_LINKS, ExpiringLink
 
-
-class LinkNotAllowed(Exception):
-    """The owner's tier does not allow this link; ``str(exc)`` says why.
-
-    ``field`` names the request field at fault when the tier has the feature but not
-    the requested target (a height it lacks).
-    """
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+# The owner's tier does not allow this link; ``field`` names the request field at fault
+# when the tier has the feature but not the requested target (a height it lacks).
+LinkNotAllowed = NotInTier
 
 
 def link_target_check(*, capabilities: Capabilities, height: int | None) -> None:
@@ -63,17 +55,15 @@ def expiring_link_create(
 
 def expiring_link_revoke(*, link: ExpiringLink) -> None:
     if link.revoked_at is None:
-        # Atomic with forgetting the cached download (pixtier.links.signals): a revocation
-        # that cannot reach the cache is not made, rather than made but still served.
-        with transaction.atomic():
-            link.revoked_at = timezone.now()
-            link.save(update_fields=["revoked_at"])
+        # The save outdates cached decisions in its transaction (pixtier.common.guards): a
+        # revocation that cannot reach the cache is not made, rather than made but served.
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
 
 
 def expiring_links_purge() -> int:
     """Delete link records past their expiry or used up (their last allowed download
     made); both are enforced at request time, this only clears the rows away."""
-    used_up = Q(max_downloads__isnull=False, downloads__gte=F("max_downloads"))
-    doomed = ExpiringLink.objects.filter(Q(expires_at__lte=timezone.now()) | used_up)
+    doomed = ExpiringLink.objects.filter(Q(expires_at__lte=timezone.now()) | USED_UP_LINKS)
     deleted, _ = doomed.delete()
     return deleted

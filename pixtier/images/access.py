@@ -1,0 +1,176 @@
+"""The owner's access decision: may this user have this file of their image, now?
+
+One query reads everything the answer depends on (the user's identity columns, their
+tier's flags and whether it has the height, the image, its READY thumbnail), or none
+while Redis holds a fresh answer (``pixtier.common.freshness``: any write that may take
+access away outdates it in its own transaction). Denials are never cached.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, FilteredRelation, OuterRef, Q
+from django.db.models.functions import Substr
+
+from pixtier import delivery
+from pixtier.accounts.authentication import Caller, identity_fields, identity_user
+from pixtier.accounts.models import ThumbnailSize, User
+from pixtier.accounts.selectors import tier_capabilities_load
+from pixtier.common import freshness
+from pixtier.common.exceptions import NotFound, NotInTier
+from pixtier.delivery import Decision, StoredFile
+from pixtier.images.models import Image, Thumbnail
+from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
+
+EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
+
+# What a decision reads of an image (a prefix names the relation it is read through).
+IMAGE_FIELDS = ("id", "title", "original_key", "content_type", "size", "sha256", "uploaded_at")
+THUMBNAIL_FIELDS = ("key", "size", "sha256", "created_at")
+TIER_FIELDS = ("name", "original_link", "expiring_links")
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    id: uuid.UUID
+    title: str
+    original_key: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_at: datetime
+
+
+@dataclass(frozen=True)
+class TierFacts:
+    tier_id: int
+    name: str
+    original_link: bool
+    expiring_links: bool
+    has_height: bool | None  # None when no height was asked
+
+
+def stored_file(image: ImageFacts, *, height: int | None, thumb: tuple[Any, ...]) -> StoredFile:
+    """The original (``height`` None) or the READY thumbnail ``thumb`` (its
+    THUMBNAIL_FIELDS) of ``image``."""
+    extension = EXTENSIONS_BY_TYPE[image.content_type]
+    name = image.title or str(image.id)
+    if height is None:
+        return StoredFile(
+            key=image.original_key,
+            content_type=image.content_type,
+            size=image.size,
+            sha256=image.sha256,
+            modified=image.uploaded_at,
+            filename=f"{name}.{extension}",
+        )
+    key, size, sha256, created_at = thumb
+    return StoredFile(
+        key=key,
+        content_type=image.content_type,
+        size=size,
+        sha256=sha256,
+        modified=created_at,
+        filename=f"{name}-{height}px.{extension}",
+    )
+
+
+def tier_allows(tier: TierFacts, *, height: int | None, shared: bool = False) -> None:
+    """Raise :class:`NotInTier` unless the tier serves this target now (``shared``: to
+    the holder of an expiring link)."""
+    if shared and not tier.expiring_links:
+        raise NotInTier(f"The {tier.name} tier does not include expiring links.")
+    if height is None:
+        if not tier.original_link:
+            raise NotInTier(f"The {tier.name} tier does not include the original image.")
+        return
+    if not tier.has_height:
+        heights = tier_capabilities_load(tier_id=tier.tier_id).heights
+        available = ", ".join(map(str, heights)) or "none"
+        raise NotInTier(f"Height {height} is not in the {tier.name} tier (available: {available}).")
+
+
+def thumbnail_made(image_id: uuid.UUID, *, height: int, tier_id: int) -> tuple[Any, ...]:
+    """THUMBNAIL_FIELDS of the image's thumbnail, made now if need be (single flight)."""
+    from pixtier.images.thumbnails import thumbnail_get
+
+    image = Image.objects.get(pk=image_id)
+    heights = tier_capabilities_load(tier_id=tier_id).heights
+    thumb = thumbnail_get(image=image, height=height, tier_heights=heights)
+    return tuple(getattr(thumb, field) for field in THUMBNAIL_FIELDS)
+
+
+def original_format(content_type: str) -> Substr:
+    """The original's format in SQL, from its content type: "image/jpeg" -> "jpeg"."""
+    return Substr(content_type, len("image/") + 1)
+
+
+def in_tier(tier_id: str, height: Any) -> Exists:
+    return Exists(ThumbnailSize.objects.filter(tier_id=OuterRef(tier_id), height=height))
+
+
+def _owner_row(user_id: int, image_id: uuid.UUID, height: int | None) -> tuple[Any, ...] | None:
+    identity = identity_fields()
+    fields = [
+        *(f"owner__{field}" for field in identity),
+        *(f"owner__tier__{field}" for field in TIER_FIELDS),
+        *IMAGE_FIELDS,
+    ]
+    rows = Image.objects.filter(pk=image_id, owner_id=user_id).order_by()
+    if height is not None:
+        ready = Q(
+            thumbnails__height=height,
+            thumbnails__format=original_format("content_type"),
+            thumbnails__state=Thumbnail.State.READY,
+        )
+        rows = rows.annotate(
+            has_height=in_tier("owner__tier_id", height),
+            ready=FilteredRelation("thumbnails", condition=ready),
+        )
+        fields += ["has_height", *(f"ready__{field}" for field in THUMBNAIL_FIELDS)]
+    found = list(rows.values_list(*fields)[:1])
+    return found[0] if found else None
+
+
+def owner_file(*, caller: Caller, image_id: uuid.UUID, height: int | None) -> Decision:
+    """The caller's image's thumbnail of tier height ``height`` (None: the original), if
+    their tier serves it now. Raises the caller's authentication error, :class:`NotFound`
+    (not theirs, or missing) or :class:`NotInTier`."""
+    key = f"owner:{caller.user_id}:{image_id}:{height or 'original'}"
+    timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
+    found = freshness.lookup(key, owner_id=caller.user_id) if timeout > 0 else freshness.MISS
+    if found.value is not None:
+        identity, stored = found.value
+        caller.check(identity_user(identity))
+        return _decision(stored, height)
+
+    row = _owner_row(caller.user_id, image_id, height)
+    if row is None:
+        # Who asks decides between 401 and 404: a second query, on refusals only.
+        caller.check(User.objects.filter(pk=caller.user_id).first())
+        raise NotFound("No such image.")
+    columns = iter(row)
+    identity = tuple(next(columns) for _ in identity_fields())
+    user = identity_user(identity)
+    caller.check(user)
+    name, original_link, expiring_links = (next(columns) for _ in TIER_FIELDS)
+    image = ImageFacts(*(next(columns) for _ in IMAGE_FIELDS))
+    has_height = next(columns) if height is not None else None
+    tier = TierFacts(user.tier_id, name, original_link, expiring_links, has_height)
+    tier_allows(tier, height=height)
+    thumb = tuple(columns)
+    if height is not None and thumb[0] is None:
+        thumb = thumbnail_made(image.id, height=height, tier_id=user.tier_id)
+    stored = stored_file(image, height=height, thumb=thumb)
+    freshness.store(key, (identity, stored), found.stamp, owner_id=caller.user_id, timeout=timeout)
+    return _decision(stored, height)
+
+
+def _decision(stored: StoredFile, height: int | None) -> Decision:
+    # Owner links revalidate every time (a cheap 304), so the tier is checked each time.
+    return Decision(
+        stored, cache_control=delivery.owner_cache_control(), allow_range=height is None
+    )
