@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, FilteredRelation, OuterRef, Q
+from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
 from django.db.models.functions import Substr
 
 from pixtier import delivery
@@ -21,6 +21,7 @@ from pixtier.accounts.models import ThumbnailSize, User
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import freshness
 from pixtier.common.exceptions import NotFound, NotInTier
+from pixtier.common.prepared import Prepared
 from pixtier.delivery import Decision, StoredFile
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
@@ -112,27 +113,44 @@ def in_tier(tier_id: str, height: Any) -> Exists:
     return Exists(ThumbnailSize.objects.filter(tier_id=OuterRef(tier_id), height=height))
 
 
-def _owner_row(user_id: int, image_id: uuid.UUID, height: int | None) -> tuple[Any, ...] | None:
+def _owner_rows(user_id: int, image_id: uuid.UUID, height: int) -> QuerySet[Any]:
     identity = identity_fields()
     fields = [
         *(f"owner__{field}" for field in identity),
         *(f"owner__tier__{field}" for field in TIER_FIELDS),
         *IMAGE_FIELDS,
+        "has_height",
+        *(f"ready__{field}" for field in THUMBNAIL_FIELDS),
     ]
-    rows = Image.objects.filter(pk=image_id, owner_id=user_id).order_by()
-    if height is not None:
-        ready = Q(
-            thumbnails__height=height,
-            thumbnails__format=original_format("content_type"),
-            thumbnails__state=Thumbnail.State.READY,
-        )
-        rows = rows.annotate(
+    ready = Q(
+        thumbnails__height=height,
+        thumbnails__format=original_format("content_type"),
+        thumbnails__state=Thumbnail.State.READY,
+    )
+    rows = (
+        Image.objects.filter(pk=image_id, owner_id=user_id)
+        .order_by()
+        .annotate(
             has_height=in_tier("owner__tier_id", height),
             ready=FilteredRelation("thumbnails", condition=ready),
         )
-        fields += ["has_height", *(f"ready__{field}" for field in THUMBNAIL_FIELDS)]
-    found = list(rows.values_list(*fields)[:1])
-    return found[0] if found else None
+    )
+    found: QuerySet[Any] = rows.values_list(*fields)[:1]
+    return found
+
+
+# Written once by the ORM; each download binds its values (pixtier.common.prepared). The
+# original asks for height 0, which no tier has and no thumbnail is made for: its
+# has_height and ready columns come back false and empty, and are not read.
+_OWNER_ROW = Prepared(_owner_rows, user_id=int, image_id=uuid.UUID, height=int)
+
+
+def _owner_row(user_id: int, image_id: uuid.UUID, height: int | None) -> tuple[Any, ...] | None:
+    found = _OWNER_ROW(user_id=user_id, image_id=image_id, height=height or 0)
+    row = found[0] if found else None
+    if row is not None and height is None:
+        return row[: -1 - len(THUMBNAIL_FIELDS)]
+    return row
 
 
 def owner_file(*, caller: Caller, image_id: uuid.UUID, height: int | None) -> Decision:

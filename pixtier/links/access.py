@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, FilteredRelation, OuterRef, Q
+from django.db.models import F, FilteredRelation, OuterRef, Q, QuerySet
 
 from pixtier import delivery
 from pixtier.common import freshness
 from pixtier.common.exceptions import Gone, NotFound, NotInTier
+from pixtier.common.prepared import Prepared
 from pixtier.delivery import Decision, StoredFile
 from pixtier.images.access import (
     IMAGE_FIELDS,
@@ -60,13 +61,13 @@ class LinkFile:
     limited: bool
 
 
-def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
+def _link_rows(link_id: uuid.UUID) -> QuerySet[Any]:
     ready = Q(
         image__thumbnails__height=F("height"),
         image__thumbnails__format=original_format("image__content_type"),
         image__thumbnails__state=Thumbnail.State.READY,
     )
-    rows = (
+    rows: QuerySet[Any] = (
         ExpiringLink.objects.filter(pk=link_id)
         .order_by()
         .annotate(
@@ -82,7 +83,15 @@ def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
             *(f"ready__{field}" for field in THUMBNAIL_FIELDS),
         )[:1]
     )
-    found = list(rows)
+    return rows
+
+
+# Written once by the ORM; each download binds the link's id (pixtier.common.prepared).
+_LINK_ROW = Prepared(_link_rows, link_id=uuid.UUID)
+
+
+def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
+    found = _LINK_ROW(link_id=link_id)
     return found[0] if found else None
 
 
