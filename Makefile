@@ -82,6 +82,8 @@ services-down:
 
 # Measure Pixtier side by side with baselines and write BENCHMARKS.md (under 10 minutes;
 # needs the local PostgreSQL, redis-server and nginx; installs wrk when it can).
+# The access path's "before": the last commit before issue 13's work.
+ACCESS_BASELINE ?= acc80f8
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -c 'import numpy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -89,6 +91,7 @@ bench: $(STAMP)
 		|| echo "bench: no wrk; a Python load generator stands in"
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.formats
+	$(BIN)/python -m bench.access --baseline $(ACCESS_BASELINE)
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

@@ -31,16 +31,16 @@ THROTTLES = ("UPLOADS", "LINK_CREATION", "DOWNLOADS", "LINK_DOWNLOADS", "TOKEN")
 
 
 @contextmanager
-def database() -> Iterator[str]:
+def database(name: str = DATABASE) -> Iterator[str]:
     """A database of the bench's own on the local PostgreSQL, dropped afterwards."""
     with psycopg.connect(POSTGRES, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DATABASE}")
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
     try:
-        yield POSTGRES.rsplit("/", 1)[0] + f"/{DATABASE}"
+        yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @contextmanager

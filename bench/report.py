@@ -414,6 +414,10 @@ def render(
         "",
         "- Modern formats and placeholders (WebP, AVIF, BlurHash): "
         "[docs/benchmarks/formats.md](docs/benchmarks/formats.md), `python -m bench.formats`.",
+        "- The access path next to a static file (owner and expiring-link downloads vs "
+        "Django's `static.serve`, before and after issue 13): "
+        "[docs/benchmarks/access.md](docs/benchmarks/access.md), "
+        "`python -m bench.access --baseline acc80f8`.",
         "",
         "## Machine",
         "",

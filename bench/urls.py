@@ -1,10 +1,14 @@
 """Pixtier's URLs plus /bench/store/: the upload's transport and storage without the
-image (same authentication and parser, then default_storage.save), for part 4."""
+image (same authentication and parser, then default_storage.save), for part 4; and
+/bench/static/: Django's static.serve of BENCH_STATIC_ROOT, unauthenticated (the public
+media route a user could pick instead of Pixtier's access checks, for bench.access)."""
 
+import os
 import uuid
 
 from django.core.files.storage import default_storage
-from django.urls import path
+from django.urls import path, re_path
+from django.views.static import serve
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +26,12 @@ class StoreOnlyApi(APIView):
         return Response({"key": key}, status=201)
 
 
-urlpatterns = [path("bench/store/", StoreOnlyApi.as_view()), *pixtier]
+STATIC_ROOT = os.environ.get("BENCH_STATIC_ROOT", "/nonexistent")
+
+urlpatterns = [
+    path("bench/store/", StoreOnlyApi.as_view()),
+    re_path(r"^bench/static/(?P<path>.+)$", serve, {"document_root": STATIC_ROOT}),
+    *pixtier,
+]
 
 __all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
