@@ -8,6 +8,7 @@ the address) is locked out for ``LOGIN_COOLOFF_MINUTES``, right password or not.
 get an HTML page saying so, the token endpoint a JSON 429; both carry ``Retry-After``.
 """
 
+import ipaddress
 from typing import Any
 
 from axes.backends import AxesStandaloneBackend
@@ -21,10 +22,17 @@ from rest_framework.throttling import BaseThrottle
 _FORM_VIEWS = frozenset({"admin:login", "rest_framework:login"})
 
 
-def client_address(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str | None:
     """The client address, read as the rate limits read it (``REST_FRAMEWORK
-    ["NUM_PROXIES"]``): a forged X-Forwarded-For changes nothing."""
-    return str(BaseThrottle().get_ident(request))  # type: ignore[arg-type]
+    ["NUM_PROXIES"]``): a forged X-Forwarded-For changes nothing. None when there is no
+    address (a test client's login) or what stands there is not one (a header written by
+    a client that reached gunicorn past the proxy): django-axes stores it as an address."""
+    for candidate in (BaseThrottle().get_ident(request), request.META.get("REMOTE_ADDR")):  # type: ignore[arg-type]
+        try:
+            return str(ipaddress.ip_address(str(candidate or "").strip()))
+        except ValueError:
+            continue
+    return None
 
 
 def cooloff_seconds() -> int:

@@ -163,3 +163,23 @@ def test_lockouts_are_listed_in_the_admin(staff: User, premium_user: User) -> No
     assert "192.0.2.44" in attempts.content.decode()
     assert failures.status_code == 200
     assert failures.content.decode().count("premium") >= LIMIT
+
+
+@pytest.mark.parametrize("forwarded", ["not-an-address", "", "1.2.3.4, ", "::1]"])
+def test_a_forwarded_for_that_names_no_address_is_no_error(
+    settings: Any, premium_user: User, forwarded: str
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    wrong = token_login("premium", "wrong", HTTP_X_FORWARDED_FOR=forwarded)
+    right = token_login("premium", PASSWORD, HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+
+
+def test_a_login_without_a_client_address_is_recorded(staff: User) -> None:
+    client = Client()
+    client.force_login(staff)  # no REMOTE_ADDR at all
+
+    assert client.get("/admin/").status_code == 200
