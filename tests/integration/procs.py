@@ -26,7 +26,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 120) -> None:
     """Wait until ``url`` answers at all (any HTTP status)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -104,7 +104,7 @@ def celery_worker(*, env: dict[str, str], log: Path) -> Iterator[subprocess.Pope
         "--without-heartbeat",
     ]
     with process(args, env=env, log=log, grace=10) as proc:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while b"ready." not in log.read_bytes():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
