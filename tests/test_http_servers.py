@@ -132,6 +132,40 @@ def test_a_malformed_content_length_is_a_400_never_a_500(
     assert status == 400
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "header", "value"),
+    [
+        ("GET", "/api/v1/me/", "Host", "bad host!"),
+        ("GET", "/api/v1/me/", "Authorization", "Bearer \xff\xfe"),
+        ("GET", "/api/v1/me/", "Cookie", "sessionid=\x00; csrftoken"),
+        ("GET", "/api/v1/", "Accept", "garbage/;q=x"),
+        ("GET", "/api/v1/", "If-None-Match", '"unterminated'),
+        ("GET", "/api/v1/", "If-Modified-Since", "yesterday"),
+        ("GET", "/api/v1/shared/x/", "Range", "bytes=abc-"),
+        ("GET", "/api/v1/", "X-Forwarded-For", "not-an-address"),
+        ("GET", "/api/v1/", "X-Forwarded-Proto", "\xff"),
+        ("POST", "/api/v1/auth/token/", "Content-Type", "multipart/form-data"),
+        ("POST", "/api/v1/auth/token/", "Content-Type", "application/json; charset=nope"),
+        ("POST", "/api/v1/auth/token/", "X-Forwarded-For", "not-an-address"),
+        ("POST", "/admin/login/", "Content-Type", "multipart/form-data; boundary="),
+    ],
+)
+def test_a_malformed_header_is_a_4xx_never_a_5xx(
+    server: tuple[str, int], method: str, path: str, header: str, value: str
+) -> None:
+    body = b'{"username": "nobody", "password": "x"}' if method == "POST" else b""
+    headers = {header: value, "Content-Length": str(len(body))}
+    if header != "Content-Type" and method == "POST":
+        headers["Content-Type"] = "application/json"
+    raw = request(method, path, headers=headers, body=body)
+    if header == "Host":
+        raw = raw.replace(b"Host: 127.0.0.1\r\n", b"")
+
+    status, _, answer = exchange(server[1], raw)
+
+    assert 400 <= status < 500, answer[:500]
+
+
 # --- request size ------------------------------------------------------------------------
 
 HUGE = 300 * 1024 * 1024
