@@ -20,6 +20,12 @@ import pytest
 
 from tests.integration.procs import REPO, free_port, gunicorn, process, wait_http
 
+# The servers started here are embedded (SQLite, local files) whatever the suite's own
+# database: once, in the embedded pass, is enough.
+pytestmark = pytest.mark.skipif(
+    "DATABASE_URL" in os.environ, reason="starts embedded servers: the embedded pass runs it"
+)
+
 PASSWORD = "correct horse battery staple"
 LIMIT = 3
 SERVERS = ("runserver", "gunicorn")
