@@ -310,6 +310,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
+    "purge-sign-in-records": {
+        "task": "pixtier.accounts.tasks.purge_sign_in_records",
+        "schedule": env_int("PURGE_SIGN_INS_EVERY_SECONDS", 24 * 3600, minimum=1),
+    },
     "purge-expired-links": {
         "task": "pixtier.links.tasks.purge_expired_links",
         "schedule": env_int("PURGE_LINKS_EVERY_SECONDS", 600, minimum=1),

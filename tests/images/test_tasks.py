@@ -14,6 +14,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from config.celery import app as celery_app
+from pixtier.accounts import tasks as account_tasks
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images import tasks
 from pixtier.images.models import Image, Thumbnail
@@ -22,6 +23,7 @@ from pixtier.links.models import ExpiringLink
 from tests.helpers import stored_files
 
 ALL_TASKS = [
+    account_tasks.purge_sign_in_records,
     tasks.generate_thumbnails,
     tasks.backfill_tier,
     tasks.prune_thumbnails,
