@@ -26,8 +26,10 @@ run: seed
 	@echo "Pixtier on http://127.0.0.1:$(PORT)/api/v1/  (admin: http://127.0.0.1:$(PORT)/admin/)"
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
+# One pytest process per core (pytest-xdist): each has its own SQLite test database and
+# its own temporary storage. PYTEST_ARGS="-n 0" runs in one process.
 test: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto --cov --cov-report=term $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL (the database CI and production use).
 test-postgres: $(STAMP)

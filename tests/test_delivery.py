@@ -251,7 +251,7 @@ def test_owner_links_are_never_cached_publicly(
 def test_an_expiring_link_serves_the_original_with_validators_and_ranges(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = share(owner, image)
+    link = share(owner, image, expires_in=600)
 
     full = anonymous.get(link["url"])
     assert full.status_code == 200
@@ -280,7 +280,7 @@ def test_an_expiring_link_serves_the_original_with_validators_and_ranges(
 def test_an_expiring_link_to_a_thumbnail_serves_the_thumbnail(
     owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    link = share(owner, image, height=200)
+    link = share(owner, image, height=200, expires_in=600)
 
     response = anonymous.get(link["url"])
 
