@@ -10,8 +10,8 @@ from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
 from pixtier.accounts.models import User
-from pixtier.images.api import ImageSerializer, _context
 from pixtier.images.models import Image
+from pixtier.images.representation import ImageSerializer, representation_context
 
 SPEC_FIELDS = [
     "id",
@@ -38,7 +38,7 @@ def test_the_representation_is_what_drf_builds_from_the_declared_fields(
     image = Image.objects.get(pk=uploaded(user)["id"])
     request = Request(APIRequestFactory().get("/api/v1/images/"))
     request.user = user
-    serializer = ImageSerializer(context=_context(request))
+    serializer = ImageSerializer(context=representation_context(request))
 
     by_hand = serializer.to_representation(image)
     by_drf = serializers.ModelSerializer.to_representation(serializer, image)
