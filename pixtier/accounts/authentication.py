@@ -12,6 +12,7 @@ downloads too without a query of its own. A cached identity is outdated by any c
 the user's tier, ``is_active``, password or credential stamp (``pixtier.common.guards``).
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -54,6 +55,11 @@ def access_token_issue(*, user: User) -> AccessToken:
 def token_is_current(token: Token | dict[str, Any], user: User) -> bool:
     """Whether ``token`` was issued since the user's last password change."""
     return bool(user.credential_stamp) and token.get(CREDENTIAL_CLAIM) == user.credential_stamp
+
+
+# Tokens whose signature this process has checked (see JWTAuthentication.validated_once).
+_VALIDATED: dict[bytes, Token] = {}
+_VALIDATED_MAX = 4096
 
 
 @cache
@@ -104,6 +110,20 @@ class JWTAuthentication(authentication.JWTAuthentication):
         if not token_is_current(validated_token, user):
             raise AuthenticationFailed(CREDENTIALS_CHANGED, code="credentials_changed")
 
+    def validated_once(self, raw: bytes) -> Token:
+        """The validated token, its signature checked once per process: the same bytes
+        always check the same, so later requests only check its expiry again (decoding
+        was a sixth of a warm download's CPU). What may change since, the user's account
+        and password, :meth:`check` reads afresh on every request."""
+        token = _VALIDATED.get(raw)
+        if token is not None and time.time() < float(token.get("exp", 0)):
+            return token
+        token = self.get_validated_token(raw)
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.clear()
+        _VALIDATED[raw] = token
+        return token
+
     def caller(self, request: HttpRequest) -> Caller | None:
         """The caller a bearer token names (its signature and expiry checked, the user
         not read yet), or None without a bearer header. Raises on a bad token."""
@@ -113,7 +133,7 @@ class JWTAuthentication(authentication.JWTAuthentication):
         raw = self.get_raw_token(header)
         if raw is None:
             return None
-        token = self.get_validated_token(raw)
+        token = self.validated_once(raw)
         try:
             user_id = int(self.user_id(token))
         except (TypeError, ValueError):
