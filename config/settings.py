@@ -318,6 +318,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "pixtier.links.tasks.purge_expired_links",
         "schedule": env_int("PURGE_LINKS_EVERY_SECONDS", 600, minimum=1),
     },
+    "flush-link-downloads": {
+        "task": "pixtier.links.tasks.flush_link_downloads",
+        "schedule": env_int("LINK_DOWNLOADS_FLUSH_SECONDS", 10, minimum=1),
+    },
     "prune-thumbnails": {
         "task": "pixtier.images.tasks.prune_thumbnails",
         "schedule": env_int("PRUNE_THUMBNAILS_EVERY_SECONDS", 3600, minimum=1),

@@ -57,6 +57,8 @@ class Decision:
     cache_control: str
     expires: datetime | None = None
     allow_range: bool = False
+    # False: never a presigned redirect its holder could replay uncounted (see serve()).
+    replayable: bool = True
 
 
 def deliver(request: HttpRequest, decision: Decision) -> HttpResponseBase:
@@ -67,6 +69,7 @@ def deliver(request: HttpRequest, decision: Decision) -> HttpResponseBase:
         cache_control=decision.cache_control,
         expires=decision.expires,
         allow_range=decision.allow_range,
+        replayable=decision.replayable,
     )
 
 
@@ -142,8 +145,14 @@ def serve(
     cache_control: str,
     expires: datetime | None = None,
     allow_range: bool = False,
+    replayable: bool = True,
 ) -> HttpResponseBase:
-    """The bytes of ``stored`` (already authorised), or 304/412 when the validators say so."""
+    """The bytes of ``stored`` (already authorised), or 304/412 when the validators say so.
+
+    ``replayable=False`` keeps the answer from being a presigned URL, which its holder
+    could fetch again for a minute without asking: a link that counts its downloads
+    streams them instead.
+    """
     headers = {
         "ETag": stored.etag,
         "Last-Modified": http_date(stored.modified.timestamp()),
@@ -172,7 +181,7 @@ def serve(
         mode = "django"
     if mode == "x-accel":
         return _x_accel(stored, headers)
-    if mode == "redirect":
+    if mode == "redirect" and replayable:
         return _redirect(stored, cache_control=cache_control, expires=expires)
     return _stream(request, stored, headers, allow_range=allow_range)
 
@@ -265,3 +274,37 @@ def _redirect(
 
 def _disposition(stored: StoredFile) -> str:
     return content_disposition_header(as_attachment=False, filename=stored.filename) or "inline"
+
+
+_FIRST_RANGE_START = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-")
+
+
+def sends_from_first_byte(request: HttpRequest, response: HttpResponseBase) -> bool:
+    """Whether this answer starts sending the file from its first byte: a full body (200),
+    a range from offset 0 (206), or a hand-over (X-Accel-Redirect, presigned redirect)
+    that nginx or the object store answers so. HEAD, 304, 412 and errors send no file."""
+    if request.method != "GET":
+        return False
+    if response.status_code == 206:
+        return response.get("Content-Range", "").startswith("bytes 0-")
+    if response.status_code == 200 and "X-Accel-Redirect" not in response:
+        return True  # Django sends the whole file
+    if response.status_code not in (200, 302):
+        return False
+    # nginx or the object store will judge the Range header itself.
+    range_header = request.headers.get("Range")
+    if not range_header:
+        return True
+    match = _FIRST_RANGE_START.match(range_header)
+    if match is None:
+        return True  # not a range they honour: the whole file
+    first = match.group(1)
+    return first != "" and int(first) == 0
+
+
+def discard(response: HttpResponseBase) -> None:
+    """Close the file behind a response that will not be sent. Not ``response.close()``:
+    that also signals the end of the request, which closes the database connection."""
+    for close in response._resource_closers:  # type: ignore[attr-defined]
+        close()
+    response._resource_closers.clear()  # type: ignore[attr-defined]

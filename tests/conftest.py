@@ -296,7 +296,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def redis_cache(settings: Any, redis_url: str) -> Iterator[None]:
-    """The default cache is Redis (emptied), and downloads and tiers are cached in it."""
+    """The default cache is Redis (emptied), and downloads and tiers are cached in it; as
+    in a deployment with REDIS_URL, unlimited links count their downloads there too."""
+    settings.REDIS_URL = redis_url
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url}
     }
@@ -309,7 +311,9 @@ def redis_cache(settings: Any, redis_url: str) -> Iterator[None]:
 
 @pytest.fixture
 def no_cache(settings: Any) -> None:
-    """Nothing cached: every decision reads the database."""
+    """Nothing cached: every decision reads the database (and link downloads are counted
+    in it, as without REDIS_URL)."""
+    settings.REDIS_URL = ""
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 0
     settings.PIXTIER_TIER_CACHE_SECONDS = 0

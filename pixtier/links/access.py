@@ -61,6 +61,14 @@ class LinkFile:
     limited: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class LinkDecision(Decision):
+    """A link's decision: also which link, so that the download can be counted."""
+
+    link_id: uuid.UUID
+    limited: bool
+
+
 def _link_rows(link_id: uuid.UUID) -> QuerySet[Any]:
     ready = Q(
         image__thumbnails__height=F("height"),
@@ -95,7 +103,7 @@ def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
     return found[0] if found else None
 
 
-def link_file(*, token: str, now: int) -> Decision:
+def link_file(*, token: str, now: int) -> LinkDecision:
     """The file behind an expiring link, judged at ``now`` (Unix seconds, taken once at
     the request's start). Raises :class:`NotFound` (not a link), :class:`Gone` (expired,
     revoked, deleted, or the owner's account closed) or :class:`NotInTier` (the owner's
@@ -114,11 +122,14 @@ def link_file(*, token: str, now: int) -> Decision:
         served = _decide(claim.link_id, now)
         if not served.limited:
             freshness.store(key, served, found.stamp, owner_id=served.owner_id, timeout=timeout)
-    return Decision(
+    return LinkDecision(
         served.file,
         cache_control=delivery.link_cache_control(claim.expires_at - now),
         expires=served.expires_at,
         allow_range=served.height is None,
+        replayable=not served.limited,
+        link_id=served.link_id,
+        limited=served.limited,
     )
 
 

@@ -22,13 +22,19 @@ from pixtier.accounts.selectors import Capabilities, request_user, tier_capabili
 from pixtier.common import metrics
 from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestLinksFirstPagination
 from pixtier.common.errors import ERROR_SCHEMA
+from pixtier.common.exceptions import Gone
 from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get
+from pixtier.links import counting
 from pixtier.links.access import link_file
 from pixtier.links.models import MAX_DOWNLOADS_LIMIT, ExpiringLink
 from pixtier.links.selectors import expiring_link_get, expiring_link_list
-from pixtier.links.services import expiring_link_create, expiring_link_revoke
+from pixtier.links.services import (
+    expiring_link_create,
+    expiring_link_revoke,
+    link_download_count,
+)
 from pixtier.links.signing import link_token
 
 
@@ -82,6 +88,22 @@ class ExpiringLinkSerializer(serializers.ModelSerializer[ExpiringLink]):
             "last_downloaded_at": {"help_text": "When the last counted download started."},
         }
 
+    def to_representation(self, instance: ExpiringLink) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        # Downloads of an unlimited link still batched in Redis (pixtier.links.counting).
+        pending: dict[uuid.UUID, counting.Pending] | None = self.context.get("pending")
+        if pending is None and instance.max_downloads is None:
+            pending = counting.pending_get([instance.pk])
+        extra = (pending or {}).get(instance.pk)
+        if extra is not None:
+            data["downloads"] += extra.downloads
+            last = max(
+                filter(None, [instance.last_downloaded_at, extra.last_downloaded_at]),
+                default=None,
+            )
+            data["last_downloaded_at"] = self.fields["last_downloaded_at"].to_representation(last)
+        return data
+
     def get_url(self, link: ExpiringLink) -> str:
         token = link_token(link_id=link.pk, expires_at=int(link.expires_at.timestamp()))
         return reverse(
@@ -94,6 +116,11 @@ class ExpiringLinkSerializer(serializers.ModelSerializer[ExpiringLink]):
             kwargs={"image_id": link.image_id, "link_id": link.pk},
             request=self.context["request"],
         )
+
+
+def pending_downloads(links: list[ExpiringLink]) -> dict[uuid.UUID, counting.Pending]:
+    """Downloads of these unlimited links still batched in Redis, in one round trip."""
+    return counting.pending_get(link.pk for link in links if link.max_downloads is None)
 
 
 def _image_with_links(request: Request, image_id: uuid.UUID) -> tuple[Image, Capabilities]:
@@ -126,8 +153,9 @@ class ExpiringLinkListApi(GenericAPIView[ExpiringLink]):
     )
     def get(self, request: Request, image_id: uuid.UUID) -> Response:
         """The image's links that still work, newest first."""
-        page = self.paginate_queryset(self.get_queryset())
-        data = ExpiringLinkSerializer(page, many=True, context={"request": request}).data
+        page = self.paginate_queryset(self.get_queryset()) or []
+        context = {"request": request, "pending": pending_downloads(page)}
+        data = ExpiringLinkSerializer(page, many=True, context=context).data
         return self.get_paginated_response(data)
 
     @extend_schema(
@@ -199,7 +227,16 @@ class ExpiringLinkDownloadApi(BinaryApi):
         now = int(timezone.now().timestamp())  # judged once, at request start
         cls.throttle(request, user_id=None)
         decision = link_file(token=kwargs["token"], now=now)
-        return cls.answered(delivery.deliver(request, decision))
+        response = delivery.deliver(request, decision)
+        # Counted as the body starts (SPEC 11): a full body or a range from offset 0;
+        # HEAD, 304 and later ranges are not downloads. A limited link with none left
+        # (taken meanwhile by a concurrent download) sends nothing.
+        if delivery.sends_from_first_byte(request, response) and not link_download_count(
+            link_id=decision.link_id, limited=decision.limited, now=timezone.now()
+        ):
+            delivery.discard(response)
+            raise Gone("This link's downloads have all been used.")
+        return cls.answered(response)
 
     @classmethod
     def answered(cls, response: HttpResponseBase) -> HttpResponseBase:

@@ -1,13 +1,17 @@
 """Writes and checks for expiring links."""
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from pixtier.accounts.selectors import Capabilities
 from pixtier.common.exceptions import NotInTier
 from pixtier.images.models import Image
+from pixtier.links import counting
 from pixtier.links.models import USED_UP_LINKS, ExpiringLink
 
 # The owner's tier does not allow this link; ``field`` names the request field at fault
@@ -67,3 +71,47 @@ def expiring_links_purge() -> int:
     doomed = ExpiringLink.objects.filter(Q(expires_at__lte=timezone.now()) | USED_UP_LINKS)
     deleted, _ = doomed.delete()
     return deleted
+
+
+def link_download_count(*, link_id: uuid.UUID, limited: bool, now: datetime) -> bool:
+    """Count one download of the link as it starts; False when the link has no download
+    left (then nothing may be sent: it answers 410).
+
+    A limited link is counted by one conditional UPDATE, so k concurrent downloads with
+    n left make exactly min(k, n) of them count, on every database. An unlimited one is
+    counted in Redis when it is there (``pixtier.links.counting``), else in the row.
+    """
+    if not limited:
+        if not counting.pending_add(link_id=link_id, now=now):
+            ExpiringLink.objects.filter(pk=link_id).update(
+                downloads=F("downloads") + 1, last_downloaded_at=now
+            )
+        return True
+    counted = ExpiringLink.objects.filter(
+        pk=link_id,
+        downloads__lt=F("max_downloads"),
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+    ).update(downloads=F("downloads") + 1, last_downloaded_at=now)
+    return counted == 1
+
+
+def link_downloads_flush() -> int:
+    """Write the downloads of unlimited links counted in Redis to their rows; returns how
+    many links were updated (a link deleted meanwhile is skipped)."""
+    left = counting.pending_take()
+    updated = 0
+    try:
+        for link_id, pending in list(left.items()):
+            last = pending.last_downloaded_at
+            changes: dict[str, Any] = {"downloads": F("downloads") + pending.downloads}
+            if last is not None:
+                changes["last_downloaded_at"] = Greatest(
+                    Coalesce(F("last_downloaded_at"), Value(last)), Value(last)
+                )
+            updated += ExpiringLink.objects.filter(pk=link_id).update(**changes)
+            del left[link_id]
+    finally:
+        if left:  # the database failed half way: the rest waits for the next batch
+            counting.pending_return(left)
+    return updated

@@ -10,3 +10,9 @@ from pixtier.links import services
 def purge_expired_links() -> int:
     """Delete link records past their expiry; idempotent (expiry is checked per request)."""
     return services.expiring_links_purge()
+
+
+@shared_task(**RETRYING)
+def flush_link_downloads() -> int:
+    """Write downloads of unlimited links counted in Redis to their rows."""
+    return services.link_downloads_flush()

@@ -2,15 +2,24 @@
 representation, 410 after the last allowed download, and exact counting under
 concurrency."""
 
-from collections.abc import Callable
+import io
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
+from pixtier.links import counting
 from pixtier.links.models import ExpiringLink
-from tests.helpers import share
+from pixtier.links.services import link_downloads_flush
+from tests.concurrency import at_once
+from tests.helpers import ORIGINAL, body_of, share
 
 Clients = Callable[[User | None], APIClient]
 
@@ -65,3 +74,246 @@ def test_the_link_shows_its_limit_and_count_in_create_list_and_detail(
         assert link["max_downloads"] == 5
         assert link["downloads"] == 0
         assert link["last_downloaded_at"] is None
+
+
+def stored_link(link: dict[str, Any]) -> ExpiringLink:
+    return ExpiringLink.objects.get(pk=link["id"])
+
+
+# --- what counts -------------------------------------------------------------------------
+
+
+def test_each_full_download_counts_and_the_link_answers_410_after_the_last(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any], time_machine: Any
+) -> None:
+    time_machine.move_to("2026-11-22 10:00:00+00:00", tick=False)
+    link = share(owner, image, max_downloads=2)
+
+    first = anonymous.get(link["url"])
+    time_machine.shift(30)
+    second = anonymous.get(link["url"])
+    third = anonymous.get(link["url"])
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert body_of(first) == body_of(second) == ORIGINAL
+    assert third.status_code == 410
+    assert third.json() == {"detail": "This link's 2 download(s) have been used."}
+    assert ORIGINAL[:64] not in third.content
+    row = stored_link(link)
+    assert row.downloads == 2
+    assert row.last_downloaded_at is not None
+    assert row.last_downloaded_at.isoformat() == "2026-11-22T10:00:30+00:00"
+
+
+def test_a_used_up_link_leaves_the_valid_list_and_its_detail_is_gone(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    used = share(owner, image, max_downloads=1)
+    other = share(owner, image, max_downloads=2)
+    assert anonymous.get(used["url"]).status_code == 200
+    assert anonymous.get(other["url"]).status_code == 200
+
+    listed = owner.get(image["expiring_links"]).json()["results"]
+
+    assert [(link["id"], link["downloads"]) for link in listed] == [(other["id"], 1)]
+    assert owner.get(used["api_url"]).status_code == 404
+    detail = owner.get(other["api_url"]).json()
+    assert (detail["downloads"], detail["max_downloads"]) == (1, 2)
+    assert detail["last_downloaded_at"] is not None
+
+
+def test_head_and_304_do_not_count(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, max_downloads=2)
+
+    head = anonymous.head(link["url"])
+    full = anonymous.get(link["url"])
+    revalidated = anonymous.get(link["url"], HTTP_IF_NONE_MATCH=full["ETag"])
+
+    assert head.status_code == 200
+    assert revalidated.status_code == 304
+    assert stored_link(link).downloads == 1
+    assert anonymous.get(link["url"]).status_code == 200  # the second download
+    assert stored_link(link).downloads == 2
+
+
+@pytest.mark.parametrize(
+    ("range_header", "counts"),
+    [("bytes=0-99", True), ("bytes=0-", True), ("bytes=100-199", False), ("bytes=-100", False)],
+)
+def test_a_byte_range_counts_only_when_it_starts_the_file(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any], range_header: str, counts: bool
+) -> None:
+    link = share(owner, image, max_downloads=5)
+
+    response = anonymous.get(link["url"], HTTP_RANGE=range_header)
+
+    assert response.status_code == 206
+    assert stored_link(link).downloads == (1 if counts else 0)
+
+
+def test_after_the_last_download_head_304_and_later_ranges_are_410_too(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, max_downloads=1)
+    full = anonymous.get(link["url"], HTTP_RANGE="bytes=0-99")
+    assert full.status_code == 206
+
+    assert anonymous.head(link["url"]).status_code == 410
+    assert anonymous.get(link["url"], HTTP_IF_NONE_MATCH=full["ETag"]).status_code == 410
+    assert anonymous.get(link["url"], HTTP_RANGE="bytes=100-").status_code == 410
+    assert stored_link(link).downloads == 1
+
+
+def test_a_thumbnail_link_counts_too(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, max_downloads=1, height=200)
+
+    assert anonymous.get(link["url"]).status_code == 200
+    assert anonymous.get(link["url"]).status_code == 410
+
+
+def test_an_unlimited_link_counts_its_downloads(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image)
+
+    for _ in range(3):
+        assert anonymous.get(link["url"]).status_code == 200
+    anonymous.head(link["url"])
+
+    shown = owner.get(link["api_url"]).json()
+    assert (shown["downloads"], shown["max_downloads"]) == (3, None)
+    assert shown["last_downloaded_at"] is not None
+
+
+def test_the_purge_deletes_used_up_links_like_expired_ones(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    used = share(owner, image, max_downloads=1)
+    left = share(owner, image, max_downloads=2)
+    unlimited = share(owner, image)
+    for link in (used, left, unlimited):
+        assert anonymous.get(link["url"]).status_code == 200
+
+    call_command("purge_expired_links", stdout=io.StringIO())
+
+    assert set(ExpiringLink.objects.values_list("id", flat=True)) == {
+        uuid.UUID(left["id"]),
+        uuid.UUID(unlimited["id"]),
+    }
+    assert anonymous.get(used["url"]).status_code == 410
+
+
+# --- exact under concurrency -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(("parallel", "left"), [(8, 3), (4, 6), (6, 6)])
+def test_k_parallel_downloads_with_n_left_give_exactly_min_k_n_bodies(
+    enterprise_user: User, uploaded: Callable[..., dict[str, Any]], parallel: int, left: int
+) -> None:
+    owner = APIClient()
+    owner.force_authenticate(enterprise_user)
+    link = share(owner, uploaded(enterprise_user, ORIGINAL), max_downloads=left)
+
+    def download() -> tuple[int, bytes]:
+        response = APIClient().get(link["url"])
+        return response.status_code, body_of(response)
+
+    results = at_once([download] * parallel)
+
+    served = [body for status, body in results if status == 200]
+    assert len(served) == min(parallel, left)
+    assert all(body == ORIGINAL for body in served)
+    assert sorted(status for status, _ in results) == [200] * len(served) + [410] * (
+        parallel - len(served)
+    )
+    assert stored_link(link).downloads == min(parallel, left)
+
+
+# --- unlimited links counted through Redis -----------------------------------------------
+
+
+@pytest.fixture
+def redis_counting(redis_cache: None, redis_url: str) -> Iterator[redis.Redis]:
+    """Redis as with REDIS_URL (conftest's redis_cache): unlimited links count there."""
+    client = redis.Redis.from_url(redis_url)
+    client.delete(counting.COUNTS, counting.LAST)
+    yield client
+    client.delete(counting.COUNTS, counting.LAST)
+
+
+def test_with_redis_an_unlimited_download_writes_nothing_yet_shows_at_once(
+    redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image)
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert anonymous.get(link["url"]).status_code == 200
+
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert stored_link(link).downloads == 0  # not written yet
+    listed = owner.get(image["expiring_links"]).json()["results"][0]
+    detail = owner.get(link["api_url"]).json()
+    assert listed["downloads"] == detail["downloads"] == 3
+    assert detail["last_downloaded_at"] is not None
+
+
+def test_the_flush_writes_the_batched_counts_to_the_rows_once(
+    redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    links = [share(owner, image) for _ in range(2)]
+    for link, times in zip(links, (2, 5), strict=True):
+        for _ in range(times):
+            assert anonymous.get(link["url"]).status_code == 200
+
+    assert link_downloads_flush() == 2
+    assert link_downloads_flush() == 0  # nothing counted twice
+
+    assert [stored_link(link).downloads for link in links] == [2, 5]
+    assert all(stored_link(link).last_downloaded_at is not None for link in links)
+    assert [owner.get(link["api_url"]).json()["downloads"] for link in links] == [2, 5]
+    assert anonymous.get(links[0]["url"]).status_code == 200
+    assert owner.get(links[0]["api_url"]).json()["downloads"] == 3
+
+
+def test_a_warm_limited_link_download_asks_the_database_one_conditional_update(
+    redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, expires_in=30000, max_downloads=5)
+    assert anonymous.get(link["url"]).status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        response = anonymous.get(link["url"])
+
+    assert response.status_code == 200
+    # Never cached (its count decides), so its one read, then the counting UPDATE.
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements == ["SELECT", "UPDATE"]
+
+
+def test_a_limited_link_is_counted_in_the_database_even_with_redis(
+    redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, max_downloads=1)
+
+    assert anonymous.get(link["url"]).status_code == 200
+    assert anonymous.get(link["url"]).status_code == 410
+
+    assert stored_link(link).downloads == 1
+    assert not redis_counting.exists(counting.COUNTS)
+
+
+def test_with_redis_down_an_unlimited_download_is_counted_in_the_database(
+    settings: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    link = share(owner, image)
+
+    assert anonymous.get(link["url"]).status_code == 200
+
+    assert stored_link(link).downloads == 1

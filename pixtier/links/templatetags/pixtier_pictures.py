@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from pixtier.images.api import ImageDetailApi, ImageListApi
-from pixtier.links.api import ExpiringLinkSerializer
+from pixtier.links.api import ExpiringLinkSerializer, pending_downloads
 from pixtier.links.selectors import valid_links
 
 register = template.Library()
@@ -104,9 +104,8 @@ def _attach_links(pictures: dict[str, Picture], request: Request) -> None:
     for link in links:
         by_image[str(link.image_id)].append(link)
     for pk, found in by_image.items():
-        shown = ExpiringLinkSerializer(
-            found[:LINKS_SHOWN], many=True, context={"request": request}
-        ).data
+        context = {"request": request, "pending": pending_downloads(found[:LINKS_SHOWN])}
+        shown = ExpiringLinkSerializer(found[:LINKS_SHOWN], many=True, context=context).data
         pictures[pk].links = [
             SharedLink(
                 url=data["url"],
