@@ -137,3 +137,22 @@ def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
         name = node["$ref"].removeprefix("#/components/schemas/")
         node = schema["components"]["schemas"][name]
     return node
+
+
+def test_the_schema_documents_quotas_usage_and_links_that_count(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    tier = components["Tier"]["properties"]
+    assert {"max_images", "max_storage_bytes", "max_upload_bytes"} <= set(tier)
+    assert tier["max_images"]["nullable"] is True
+    assert set(components["Usage"]["properties"]) == {"images", "storage_bytes"}
+    assert "usage" in components["Me"]["properties"]
+    link = components["ExpiringLink"]["properties"]
+    assert {"max_downloads", "downloads", "last_downloaded_at"} <= set(link)
+    create = components["ExpiringLinkCreateRequest"]["properties"]["max_downloads"]
+    assert (create["minimum"], create["maximum"], create["nullable"]) == (1, 1_000_000, True)
+    paths = schema["paths"]
+    upload = paths["/api/v1/images/"]["post"]["responses"]
+    assert "quota" in upload["403"]["description"]
+    assert "max_upload_bytes" in upload["413"]["description"]
+    download = paths["/api/v1/shared/{token}/"]["get"]["responses"]
+    assert "max_downloads" in download["410"]["description"]

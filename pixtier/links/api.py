@@ -213,7 +213,9 @@ class ExpiringLinkDownloadApi(BinaryApi):
             (206, "image/*"): OpenApiTypes.BINARY,
             403: OpenApiResponse(ERROR_SCHEMA, "The owner's tier no longer allows this link."),
             404: OpenApiResponse(ERROR_SCHEMA, "Not a valid link."),
-            410: OpenApiResponse(ERROR_SCHEMA, "The link expired or was revoked."),
+            410: OpenApiResponse(
+                ERROR_SCHEMA, "The link expired, was revoked, or its max_downloads are used."
+            ),
             416: OpenApiResponse(ERROR_SCHEMA, "The range asked for is outside the file."),
         },
         auth=[],

@@ -602,3 +602,30 @@ def test_empty_quota_fields_mean_unlimited(admin_client: Client) -> None:
     assert admin_client.post(change_page(basic), data).status_code == 302
     basic.refresh_from_db()
     assert basic.max_images is None
+
+
+def test_the_link_list_shows_downloads_out_of_the_limit_and_used_up_links(
+    admin_client: Client, client: Client, image: Image
+) -> None:
+    capabilities = tier_capabilities(user=image.owner)
+    limited = expiring_link_create(
+        image=image, expires_in=600, height=None, capabilities=capabilities, max_downloads=2
+    )
+    used = expiring_link_create(
+        image=image, expires_in=600, height=None, capabilities=capabilities, max_downloads=1
+    )
+    unlimited = make_link(image)
+    for link in (limited, used, unlimited, unlimited):
+        assert client.get(download_url(link)).status_code == 200
+
+    page = admin_client.get(changelist(ExpiringLink)).content.decode()
+
+    assert '<td class="field-download_count">1 of 2</td>' in page
+    assert '<td class="field-download_count">1 of 1</td>' in page
+    assert '<td class="field-download_count">2</td>' in page
+    used_up = admin_client.get(changelist(ExpiringLink), {"status": "used up"})
+    assert [link.pk for link in used_up.context["cl"].result_list] == [used.pk]
+    valid = admin_client.get(changelist(ExpiringLink), {"status": "valid"})
+    assert {link.pk for link in valid.context["cl"].result_list} == {limited.pk, unlimited.pk}
+    detail = admin_client.get(change_page(used)).content.decode()
+    assert "used up" in detail

@@ -2,12 +2,17 @@
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from pixtier.accounts.models import User
+from pixtier.accounts.models import Tier, User
+from pixtier.accounts.selectors import tier_capabilities
+from pixtier.images.services import image_upload
+from pixtier.links.services import expiring_link_create
 from tests.helpers import jpeg_bytes
 
 pytestmark = [
@@ -53,7 +58,11 @@ def _response_json(page: Any) -> Any:
 
 
 def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
-    browser: Any, live_server: Any, tmp_path: Path, screenshot: Any
+    browser: Any,
+    live_server: Any,
+    tmp_path: Path,
+    screenshot: Any,
+    tier: Callable[[str], Tier],  # the built-in tiers, whatever ran before
 ) -> None:
     base = live_server.url
     User.objects.create_superuser("root", "root@example.com", PASSWORD)
@@ -73,10 +82,14 @@ def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
         if admin.locator(f"input[name=sizes-{row}-height]").count() == 0:
             admin.click(".add-row a")
         admin.fill(f"input[name=sizes-{row}-height]", height)
+    admin.fill("input[name=max_images]", "500")
+    admin.fill("input[name=max_storage_bytes]", "1073741824")
     screenshot(admin, "admin-tier-editor")
     admin.click("input[name=_save]")
     admin.wait_for_selector(".messagelist .success")
-    assert "150, 300, 600" in admin.locator("#result_list").inner_text()
+    summary = admin.locator("#result_list").inner_text()
+    assert "150, 300, 600" in summary
+    assert "≤ 500 images · ≤ 1.0 GiB stored" in summary
 
     _set_tier(admin, base, alice, "Pro")
 
@@ -143,3 +156,71 @@ def test_an_admin_shapes_a_tier_and_a_user_lives_with_it(
     page.wait_for_selector("a:has-text('Log in')")  # the navigation bar offers it again
     # (Asked with the browser context's cookies, outside the page's own navigation.)
     assert user_context.request.get(f"{base}/api/v1/me/").status == 401
+
+
+def test_the_browsable_api_shows_the_pictures_and_the_links_that_count(
+    browser: Any, live_server: Any, screenshot: Any, tier: Callable[[str], Tier]
+) -> None:
+    base = live_server.url
+    alice = User.objects.create_user("alice", password=PASSWORD, tier=tier("Enterprise"))
+    images = [
+        image_upload(
+            owner=alice,
+            file=SimpleUploadedFile(name, jpeg_bytes(w, h), content_type="image/jpeg"),
+            title=title,
+        )
+        for name, w, h, title in [
+            ("lake.jpg", 1600, 1200, "Lake"),
+            ("tower.jpg", 600, 1200, "Tower"),
+            ("dunes.jpg", 1800, 900, "Dunes"),
+        ]
+    ]
+    capabilities = tier_capabilities(user=alice)
+    shared = expiring_link_create(
+        image=images[-1], expires_in=3600, height=None, capabilities=capabilities, max_downloads=2
+    )
+    expiring_link_create(image=images[-1], expires_in=600, height=200, capabilities=capabilities)
+
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _sign_in_api(page, base, "/api/v1/images/")
+
+    # Every thumbnail of every image loads in the page (owner URLs, with the session).
+    pictures = page.locator("section.pixtier-pictures img")
+    assert pictures.count() == 6
+    page.wait_for_function(
+        "[...document.querySelectorAll('.pixtier-pictures img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    sizes = pictures.evaluate_all(
+        "imgs => imgs.map(i => [i.getAttribute('width'), i.getAttribute('height'),"
+        " i.naturalWidth, i.naturalHeight, i.loading])"
+    )
+    for width, height, natural_width, natural_height, loading in sizes:
+        assert (int(width), int(height)) == (natural_width, natural_height)
+        assert loading == "lazy"
+    screenshot(page, "image-list")
+
+    # The detail page: the original as a link, the links with time left and counts.
+    page.click("article.pixtier-picture h2 a:has-text('Dunes')")
+    page.wait_for_selector(".pixtier-links")
+    links = page.locator(".pixtier-links li").all_inner_texts()
+    assert any(
+        re.fullmatch(r"original, expires in 59 min \d+ s, 0 of 2 downloads", t) for t in links
+    )
+    assert any(re.fullmatch(r"200 px, expires in 9 min \d+ s, 0 downloads", t) for t in links)
+    assert page.locator("a.pixtier-original").get_attribute("href").endswith("/original/")
+
+    # A stranger downloads through the link: the page counts it; after the second the
+    # link is used up (410) and leaves the page.
+    stranger = browser.new_context()
+    link_href = page.locator("a.pixtier-link:has-text('original')").get_attribute("href")
+    assert stranger.request.get(link_href).status == 200
+    page.reload()
+    counted = page.locator(".pixtier-links li:has(a.pixtier-link:has-text('original'))")
+    assert counted.inner_text().endswith("1 of 2 downloads")
+    screenshot(page, "image-links")
+    assert [stranger.request.get(link_href).status for _ in range(2)] == [200, 410]
+    page.reload()
+    assert page.locator("a.pixtier-link:has-text('original')").count() == 0
+    shared.refresh_from_db()
+    assert shared.downloads == 2

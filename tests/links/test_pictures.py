@@ -13,6 +13,7 @@ from typing import Any
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import Tier, User
+from pixtier.images.models import Image
 from pixtier.links.models import ExpiringLink
 from tests.helpers import jpeg_bytes
 
@@ -93,9 +94,10 @@ def test_the_detail_page_draws_each_thumbnail_with_its_size_lazily_on_a_colour(
         ("267", "200"),
         ("533", "400"),
     ]
+    assert image["dominant_color"]
     for img in page.images:
         assert img["loading"] == "lazy"
-        assert "background-color: #" in str(img["style"])
+        assert img["style"] == f"background-color: {image['dominant_color']}"
         assert owner.get(str(img["src"])).status_code == 200  # owner URLs: they load
     assert page.hrefs("pixtier-original") == [image["original"]]
 
@@ -108,6 +110,17 @@ def test_a_thumbnail_height_above_the_original_is_drawn_at_the_original_size(
     page = drawn(owner, image["url"])
 
     assert {(img["width"], img["height"]) for img in page.images} == {("300", "150")}
+
+
+def test_an_image_without_a_dominant_colour_yet_loads_on_a_neutral_one(
+    enterprise_user: User, owner: APIClient, uploaded: Uploaded
+) -> None:
+    image = uploaded(enterprise_user)
+    Image.objects.filter(pk=image["id"]).update(dominant_color="")  # before the backfill
+
+    page = drawn(owner, image["url"])
+
+    assert {img["style"] for img in page.images} == {"background-color: #e6e6e6"}
 
 
 def test_a_tier_without_originals_draws_no_original_link_and_no_links(
