@@ -94,6 +94,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.formats
 	$(BIN)/python -m bench.access --baseline $(ACCESS_BASELINE)
+	$(BIN)/python -m bench.links
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

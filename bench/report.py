@@ -418,6 +418,9 @@ def render(
         "Django's `static.serve`, before and after issue 13): "
         "[docs/benchmarks/access.md](docs/benchmarks/access.md), "
         "`python -m bench.access --baseline acc80f8`.",
+        "- Links that count (req/s with and without a limit, with and without Redis; "
+        "concurrency on PostgreSQL and SQLite): "
+        "[docs/benchmarks/links.md](docs/benchmarks/links.md), `python -m bench.links`.",
         "",
         "## Machine",
         "",
