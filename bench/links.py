@@ -328,8 +328,9 @@ def render(facts: dict[str, Any], postgres: dict[str, Any], sqlite: dict[str, An
         "An expiring link to a 400 px thumbnail (~20 kB), downloaded by "
         f"{postgres['load_tool']} (4 connections) from gunicorn (2 sync workers) on "
         f"PostgreSQL; {ROUNDS} interleaved rounds of {ROUND_SECONDS} s per row, medians. "
-        "With Redis, the link's row is cached (`DOWNLOAD_CACHE_SECONDS`); without it, "
-        "each download reads it.",
+        "With Redis an unlimited link's access decision is cached "
+        "(`DOWNLOAD_CACHE_SECONDS`); a limited link's is made afresh on every download "
+        "(its count decides it), and without Redis every download reads the database.",
         "",
         "| download | req/s | vs first row | p50 ms | p99 ms | server CPU ms/req | errors |",
         "|---|---|---|---|---|---|---|",
