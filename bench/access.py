@@ -156,6 +156,26 @@ def render(facts: dict[str, Any], trees: dict[str, dict[str, Any]], command: str
     lines += [
         f"`{NGINX}`: nginx alone sending the same bytes, for scale (no Django at all).",
         "",
+        "## Reading it",
+        "",
+        "Req/s move with the machine's load (other work shares its 2 cores; compare the "
+        "two trees' static.serve rows); server CPU per request barely does, and is the "
+        "figure to trust across trees. SQL is counted in process with Django's test "
+        "client: the first request after the cache was emptied (cold), then the least of "
+        "the next four (warm). An expiring link's decision is stored on its second request "
+        "(the first learns which owner's version it depends on).",
+        "",
+        "Where a warm owner download's remaining time goes (cProfile of the download view "
+        "in process, Redis on loopback, at the time of writing): the decision's one Redis "
+        "round trip (an EVALSHA reading the entry and both versions) is most of the "
+        "view's own time; checking the bearer token, building the validators and the "
+        "FileResponse (or the X-Accel answer) the rest. The middleware stack is the same "
+        "for static.serve and is not counted against either. What static.serve does not "
+        "do, and Pixtier must (SPEC 8: every byte authorised, fresh at once), is the token "
+        "check and that round trip; caching decisions in process memory would remove the "
+        "round trip but could not be outdated by another process's write, so it is not "
+        "done.",
+        "",
     ]
     return "\n".join(lines)
 
