@@ -12,9 +12,13 @@ the placeholder adds to an upload.
 
 import argparse
 import io
+import json
 import os
+import secrets
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -223,6 +227,82 @@ def placeholder_cost(generated: list[inputs.Input], runs: int) -> dict[str, Any]
     }
 
 
+def warm(scratch: Path, jpeg: Path, runs: int) -> dict[str, Any]:
+    """Warm serving per format, in a fresh process with a database of its own."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{scratch / 'warm.sqlite3'}",
+        "MEDIA_ROOT": str(scratch / "media"),
+        "PIXTIER_VAR_DIR": str(scratch / "var"),
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "testserver",
+        "BACKGROUND_MODE": "sync",
+        "LOG_LEVEL": "WARNING",
+        "THROTTLE_DOWNLOADS": "off",
+        "THROTTLE_UPLOADS": "off",
+    }
+    out = scratch / "warm.json"
+    subprocess.run(
+        [sys.executable, "-m", "bench.formats", "--warm", str(jpeg), str(out), str(runs * 30)],
+        cwd=REPO,
+        env=env,
+        timeout=600,
+        check=True,
+    )
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+def _warm_main(jpeg: Path, out: Path, requests: int) -> None:
+    """Upload ``jpeg`` as an Enterprise user, make its 200 px thumbnail in each format,
+    then time requests for each (interleaved), through the whole Django stack in-process:
+    authentication, the access decision, the storage read, the response."""
+    import django
+
+    django.setup()
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from pixtier.accounts.models import Tier, User
+    from pixtier.images.services import image_upload
+
+    call_command("migrate", verbosity=0)
+    user = User.objects.create_user("bench", tier=Tier.objects.get(name="Enterprise"))
+    image = image_upload(
+        owner=user, file=SimpleUploadedFile("p.jpg", jpeg.read_bytes()), title="bench"
+    )
+    client = APIClient()
+    client.force_authenticate(user)
+    url = f"/api/v1/images/{image.pk}/thumbnails/200/"
+    accepts = {"jpeg": "*/*", "webp": "image/webp", "avif": "image/avif"}
+    for fmt, accept in accepts.items():
+        made = client.get(url, HTTP_ACCEPT=accept)
+        assert made.status_code == 200
+        assert made["Content-Type"] == f"image/{fmt}", made["Content-Type"]
+    times: dict[str, list[float]] = {fmt: [] for fmt in accepts}
+    for _ in range(requests):
+        for fmt, accept in accepts.items():
+            started = time.perf_counter()
+            response = client.get(url, HTTP_ACCEPT=accept)
+            b"".join(response.streaming_content)  # type: ignore[attr-defined]
+            times[fmt].append((time.perf_counter() - started) * 1000)
+    out.write_text(
+        json.dumps(
+            {
+                "ms": {fmt: median(values) for fmt, values in times.items()},
+                "how": (
+                    f"The 12 MP JPEG's 200 px thumbnail, asked for {requests} times per "
+                    "format (interleaved) by its owner through Django's test client: "
+                    "authentication, the access decision, the storage read and the "
+                    "response, in one process on SQLite, all formats already made."
+                ),
+            }
+        )
+    )
+
+
 # --- Report ---------------------------------------------------------------------------
 
 
@@ -402,7 +482,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.formats", description=__doc__)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--warm", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warm:
+        jpeg, out, requests = args.warm
+        _warm_main(Path(jpeg), Path(out), int(requests))
+        return
     processing.configure()
     started = time.monotonic()
     result: dict[str, Any] = {"machine": machine()}
@@ -413,6 +498,8 @@ def main() -> None:
         result["sweep"] = sweep(generated)
         result["cold"] = cold(generated, args.runs)
         result["placeholder"] = placeholder_cost(generated, args.runs)
+        twelve = next(i.path for i in generated if i.name == "12 MP JPEG")
+        result["warm"] = warm(scratch, twelve, args.runs)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result["load_end"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -28,7 +28,7 @@ from django.http import (
 )
 from django.http.response import StreamingHttpResponse
 from django.utils import timezone
-from django.utils.cache import get_conditional_response
+from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.http import content_disposition_header, http_date, parse_http_date_safe
 
 CHUNK_SIZE = 64 * 1024
@@ -59,11 +59,13 @@ class Decision:
     allow_range: bool = False
     # False: never a presigned redirect its holder could replay uncounted (see serve()).
     replayable: bool = True
+    # A thumbnail whose format was negotiated on Accept (SPEC 10): caches must know.
+    negotiated: bool = False
 
 
 def deliver(request: HttpRequest, decision: Decision) -> HttpResponseBase:
     """The response for an allowed request (see :func:`serve`)."""
-    return serve(
+    response = serve(
         request,
         decision.file,
         cache_control=decision.cache_control,
@@ -71,6 +73,10 @@ def deliver(request: HttpRequest, decision: Decision) -> HttpResponseBase:
         allow_range=decision.allow_range,
         replayable=decision.replayable,
     )
+    if decision.negotiated:
+        # On every answer, 304 and the redirect to the object store included.
+        patch_vary_headers(response, ["Accept"])
+    return response
 
 
 def owner_cache_control() -> str:

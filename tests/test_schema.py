@@ -15,6 +15,7 @@ from config.urls import api as api_patterns
 # Not API operations: the schema itself, its docs, the browsable API's login form,
 # and the catch-all JSON 404.
 NOT_OPERATIONS = {"schema", "docs", "api-not-found"}
+IMAGE_TYPES = ["image/jpeg", "image/png", "image/webp", "image/avif"]
 BYTE_SERVING = [
     ("/api/v1/images/{image_id}/original/", True),
     ("/api/v1/images/{image_id}/thumbnails/{height}/", False),
@@ -90,9 +91,27 @@ def test_byte_serving_endpoints_answer_with_image_content(
 
     for status in statuses:
         content = responses[status]["content"]
-        assert list(content) == ["image/*"], (status, content)
-        assert content["image/*"]["schema"] == {"type": "string", "format": "binary"}
+        # Thumbnails (and links to them) name the formats they negotiate (SPEC 10).
+        negotiates = status == "200" and "original" not in path
+        types = [*IMAGE_TYPES] if negotiates else ["image/*"]
+        assert list(content) == types, (status, content)
+        for media_type in types:
+            assert content[media_type]["schema"] == {"type": "string", "format": "binary"}
     assert "304" in responses
+
+
+@pytest.mark.parametrize("path", [path for path, _ in BYTE_SERVING if "original" not in path])
+def test_thumbnail_downloads_document_the_format_negotiation(
+    schema: dict[str, Any], path: str
+) -> None:
+    operation = schema["paths"][path]["get"]
+    (parameter,) = [p for p in operation["parameters"] if p["name"] == "format"]
+
+    assert parameter["in"] == "query"
+    assert sorted(parameter["schema"]["enum"]) == ["avif", "jpeg", "png", "webp"]
+    assert "Accept" in parameter["description"]
+    assert "Vary: Accept" in parameter["description"]
+    assert "400" in operation["responses"]
 
 
 def test_the_expiring_link_download_documents_gone(schema: dict[str, Any]) -> None:

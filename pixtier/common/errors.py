@@ -69,6 +69,7 @@ _DOMAIN: dict[type[domain.DomainError], type[exceptions.APIException]] = {
     domain.Gone: Gone,
     domain.NotReady: NotReady,
     domain.NotAuthenticated: exceptions.NotAuthenticated,
+    domain.BadRequest: exceptions.ParseError,
 }
 
 

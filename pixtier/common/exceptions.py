@@ -57,5 +57,9 @@ class NotReady(DomainError):
     """A thumbnail still being made elsewhere after the wait limit: 503, retry."""
 
 
+class BadRequest(DomainError):
+    """A request parameter names nothing we have: 400."""
+
+
 class NotAuthenticated(DomainError):
     """No valid credentials where they are needed: 401."""

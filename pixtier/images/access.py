@@ -24,7 +24,8 @@ from pixtier.common.exceptions import NotFound, NotInTier
 from pixtier.common.prepared import Prepared
 from pixtier.delivery import Decision, StoredFile
 from pixtier.images.models import Image, Thumbnail
-from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS
+from pixtier.images.negotiation import FormatRequest
+from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS, Format, OutputFormat
 
 EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
 
@@ -54,9 +55,34 @@ class TierFacts:
     has_height: bool | None  # None when no height was asked
 
 
-def stored_file(image: ImageFacts, *, height: int | None, thumb: tuple[Any, ...]) -> StoredFile:
+def image_format(image: ImageFacts) -> Format:
+    return "png" if image.content_type == "image/png" else "jpeg"
+
+
+def thumbnail_format(image: ImageFacts, formats: FormatRequest | None) -> OutputFormat:
+    """The format to serve a thumbnail of ``image`` in: what the request negotiated, or
+    the original's."""
+    original = image_format(image)
+    return formats.pick(original) if formats is not None else original
+
+
+def formats_key(formats: FormatRequest | None) -> str:
+    """What of a request's formats a cached decision depends on."""
+    if formats is None:
+        return ""
+    picks = formats.picks()
+    return f":{picks['jpeg']}-{picks['png']}"
+
+
+def stored_file(
+    image: ImageFacts,
+    *,
+    height: int | None,
+    thumb: tuple[Any, ...],
+    fmt: OutputFormat | None = None,
+) -> StoredFile:
     """The original (``height`` None) or the READY thumbnail ``thumb`` (its
-    THUMBNAIL_FIELDS) of ``image``."""
+    THUMBNAIL_FIELDS) of ``image``, in ``fmt`` (default: the original's)."""
     extension = EXTENSIONS_BY_TYPE[image.content_type]
     name = image.title or str(image.id)
     if height is None:
@@ -69,13 +95,14 @@ def stored_file(image: ImageFacts, *, height: int | None, thumb: tuple[Any, ...]
             filename=f"{name}.{extension}",
         )
     key, size, sha256, created_at = thumb
+    fmt = fmt or image_format(image)
     return StoredFile(
         key=key,
-        content_type=image.content_type,
+        content_type=CONTENT_TYPES[fmt],
         size=size,
         sha256=sha256,
         modified=created_at,
-        filename=f"{name}-{height}px.{extension}",
+        filename=f"{name}-{height}px.{EXTENSIONS[fmt]}",
     )
 
 
@@ -94,13 +121,16 @@ def tier_allows(tier: TierFacts, *, height: int | None, shared: bool = False) ->
         raise NotInTier(f"Height {height} is not in the {tier.name} tier (available: {available}).")
 
 
-def thumbnail_made(image_id: uuid.UUID, *, height: int, tier_id: int) -> tuple[Any, ...]:
-    """THUMBNAIL_FIELDS of the image's thumbnail, made now if need be (single flight)."""
+def thumbnail_made(
+    image_id: uuid.UUID, *, height: int, tier_id: int, fmt: OutputFormat | None = None
+) -> tuple[Any, ...]:
+    """THUMBNAIL_FIELDS of the image's ``fmt`` thumbnail (default: the original's
+    format), made now if need be (single flight)."""
     from pixtier.images.thumbnails import thumbnail_get
 
     image = Image.objects.get(pk=image_id)
     heights = tier_capabilities_load(tier_id=tier_id).heights
-    thumb = thumbnail_get(image=image, height=height, tier_heights=heights)
+    thumb = thumbnail_get(image=image, height=height, tier_heights=heights, fmt=fmt)
     return tuple(getattr(thumb, field) for field in THUMBNAIL_FIELDS)
 
 
@@ -153,11 +183,20 @@ def _owner_row(user_id: int, image_id: uuid.UUID, height: int | None) -> tuple[A
     return row
 
 
-def owner_file(*, caller: Caller, image_id: uuid.UUID, height: int | None) -> Decision:
+def owner_file(
+    *,
+    caller: Caller,
+    image_id: uuid.UUID,
+    height: int | None,
+    formats: FormatRequest | None = None,
+) -> Decision:
     """The caller's image's thumbnail of tier height ``height`` (None: the original), if
-    their tier serves it now. Raises the caller's authentication error, :class:`NotFound`
-    (not theirs, or missing) or :class:`NotInTier`."""
-    key = f"owner:{caller.user_id}:{image_id}:{height or 'original'}"
+    their tier serves it now; a thumbnail in the format ``formats`` negotiates (SPEC 10).
+    Raises the caller's authentication error, :class:`NotFound` (not theirs, or missing)
+    or :class:`NotInTier`."""
+    if height is None:
+        formats = None  # originals are served as uploaded
+    key = f"owner:{caller.user_id}:{image_id}:{height or 'original'}{formats_key(formats)}"
     timeout = settings.PIXTIER_DOWNLOAD_CACHE_SECONDS
     found = freshness.lookup(key, owner_id=caller.user_id) if timeout > 0 else freshness.MISS
     if found.value is not None:
@@ -180,9 +219,12 @@ def owner_file(*, caller: Caller, image_id: uuid.UUID, height: int | None) -> De
     tier = TierFacts(user.tier_id, name, original_link, expiring_links, has_height)
     tier_allows(tier, height=height)
     thumb = tuple(columns)
-    if height is not None and thumb[0] is None:
-        thumb = thumbnail_made(image.id, height=height, tier_id=user.tier_id)
-    stored = stored_file(image, height=height, thumb=thumb)
+    fmt = thumbnail_format(image, formats)
+    # The one query read the thumbnail in the original's format; another is made or read
+    # on its own.
+    if height is not None and (thumb[0] is None or fmt != image_format(image)):
+        thumb = thumbnail_made(image.id, height=height, tier_id=user.tier_id, fmt=fmt)
+    stored = stored_file(image, height=height, thumb=thumb, fmt=fmt)
     freshness.store(key, (identity, stored), found.stamp, owner_id=caller.user_id, timeout=timeout)
     return _decision(stored, height)
 
@@ -190,5 +232,8 @@ def owner_file(*, caller: Caller, image_id: uuid.UUID, height: int | None) -> De
 def _decision(stored: StoredFile, height: int | None) -> Decision:
     # Owner links revalidate every time (a cheap 304), so the tier is checked each time.
     return Decision(
-        stored, cache_control=delivery.owner_cache_control(), allow_range=height is None
+        stored,
+        cache_control=delivery.owner_cache_control(),
+        allow_range=height is None,
+        negotiated=height is not None,
     )

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -25,6 +25,8 @@ from pixtier.common.errors import ERROR_SCHEMA, PayloadTooLarge
 from pixtier.common.throttles import DownloadThrottle, UploadThrottle
 from pixtier.images.access import owner_file
 from pixtier.images.models import Image
+from pixtier.images.negotiation import FORMAT_PARAMETER, FormatRequest
+from pixtier.images.processing import CONTENT_TYPES, OUTPUT_FORMATS
 from pixtier.images.representation import ImageSerializer, representation_context
 from pixtier.images.selectors import image_get, image_list
 from pixtier.images.services import image_delete, image_upload
@@ -144,6 +146,36 @@ class ImageOriginalApi(BinaryApi):
         return owner_download(cls, request, image_id=kwargs["image_id"], height=None)
 
 
+# --- Thumbnail formats (SPEC 10) ---------------------------------------------------------
+
+THUMBNAIL_FORMAT_PARAMETERS = [
+    OpenApiParameter(
+        FORMAT_PARAMETER,
+        str,
+        OpenApiParameter.QUERY,
+        enum=list(OUTPUT_FORMATS),
+        description="Force the thumbnail's format; anything else is 400. Without it the "
+        "`Accept` header decides: AVIF over WebP over the original's format, by q-value; "
+        "only a range naming image/avif or image/webp picks them, `*/*`, `image/*` or no "
+        "`Accept` give the original's format. Answers carry `Vary: Accept` and an ETag of "
+        "their format's file.",
+    ),
+]
+THUMBNAIL_RESPONSES: dict[Any, Any] = {
+    **{(200, media_type): OpenApiTypes.BINARY for media_type in CONTENT_TYPES.values()},
+    304: None,
+    400: OpenApiResponse(ERROR_SCHEMA, "`format` names no format we serve."),
+}
+
+
+def requested_formats(request: HttpRequest) -> FormatRequest:
+    """The format a thumbnail request asks for; raises :class:`UnknownFormat` (400) for a
+    ``?format=`` that names none, before anything is looked up."""
+    return FormatRequest.read(
+        accept=request.headers.get("Accept"), forced=request.GET.get(FORMAT_PARAMETER)
+    )
+
+
 class ImageThumbnailApi(BinaryApi):
     """A thumbnail, for its owner, at one of the tier's heights."""
 
@@ -151,25 +183,38 @@ class ImageThumbnailApi(BinaryApi):
     throttle_classes = [DownloadThrottle]
 
     @extend_schema(
+        parameters=THUMBNAIL_FORMAT_PARAMETERS,
         responses={
-            **BINARY_RESPONSES,
+            **THUMBNAIL_RESPONSES,
             403: OpenApiResponse(ERROR_SCHEMA, "The height is not one of your tier's."),
-        }
+        },
     )
     def get(self, request: Request, image_id: uuid.UUID, height: int) -> HttpResponseBase:
-        """The thumbnail for one of your tier's heights (made on first request if needed)."""
+        """The thumbnail for one of your tier's heights (made on first request if needed),
+        in AVIF, WebP or the original's format by `Accept` (or `?format=`)."""
         return self.download(request._request, image_id=image_id, height=height)
 
     @classmethod
     def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-        return owner_download(cls, request, image_id=kwargs["image_id"], height=kwargs["height"])
+        return owner_download(
+            cls,
+            request,
+            image_id=kwargs["image_id"],
+            height=kwargs["height"],
+            formats=requested_formats(request),
+        )
 
 
 def owner_download(
-    view: type[BinaryApi], request: HttpRequest, *, image_id: uuid.UUID, height: int | None
+    view: type[BinaryApi],
+    request: HttpRequest,
+    *,
+    image_id: uuid.UUID,
+    height: int | None,
+    formats: FormatRequest | None = None,
 ) -> HttpResponseBase:
     """Glue: who asks, the decision, the rate limit, the bytes."""
     caller = download_caller(request)
-    decision = owner_file(caller=caller, image_id=image_id, height=height)
+    decision = owner_file(caller=caller, image_id=image_id, height=height, formats=formats)
     view.throttle(request, user_id=caller.user_id)
     return delivery.deliver(request, decision)

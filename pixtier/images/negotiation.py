@@ -8,6 +8,9 @@ original's format is sent anyway: an image the client may not want beats a 406 i
 surely does not.
 """
 
+from dataclasses import dataclass
+
+from pixtier.common.exceptions import BadRequest
 from pixtier.images.processing import CONTENT_TYPES, OUTPUT_FORMATS, Format, OutputFormat
 
 FORMAT_PARAMETER = "format"
@@ -15,7 +18,7 @@ FORMAT_PARAMETER = "format"
 _PREFERENCE: tuple[OutputFormat, ...] = ("avif", "webp")
 
 
-class UnknownFormat(ValueError):
+class UnknownFormat(BadRequest):
     """``?format=`` names no format we serve; ``str(exc)`` is the user's message."""
 
 
@@ -78,3 +81,27 @@ def thumbnail_format(*, original: Format, accept: str | None, forced: str | None
         if quality > 0 and quality >= best_quality:
             best, best_quality = fmt, quality
     return best
+
+
+@dataclass(frozen=True)
+class FormatRequest:
+    """What a request says about the format it wants, read (and ``?format=`` checked)
+    before the image is known; :meth:`pick` answers once its original's format is."""
+
+    accept: str | None
+    forced: OutputFormat | None
+
+    @classmethod
+    def read(cls, *, accept: str | None, forced: str | None) -> "FormatRequest":
+        """Raises :class:`UnknownFormat` for a ``?format=`` that names no format."""
+        checked = None
+        if forced is not None:
+            checked = thumbnail_format(original="jpeg", accept=None, forced=forced)
+        return cls(accept=accept, forced=checked)
+
+    def pick(self, original: Format) -> OutputFormat:
+        return thumbnail_format(original=original, accept=self.accept, forced=self.forced)
+
+    def picks(self) -> dict[Format, OutputFormat]:
+        """The pick for each original format, for a lookup made before it is known."""
+        return {"jpeg": self.pick("jpeg"), "png": self.pick("png")}

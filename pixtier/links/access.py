@@ -26,13 +26,17 @@ from pixtier.images.access import (
     TIER_FIELDS,
     ImageFacts,
     TierFacts,
+    formats_key,
+    image_format,
     in_tier,
     original_format,
     stored_file,
+    thumbnail_format,
     thumbnail_made,
     tier_allows,
 )
 from pixtier.images.models import Thumbnail
+from pixtier.images.negotiation import FormatRequest
 from pixtier.links.models import REVOKED, USED_UP, VALID, ExpiringLink, link_status
 from pixtier.links.signing import link_token_read
 
@@ -103,9 +107,10 @@ def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
     return found[0] if found else None
 
 
-def link_file(*, token: str, now: int) -> LinkDecision:
+def link_file(*, token: str, now: int, formats: FormatRequest | None = None) -> LinkDecision:
     """The file behind an expiring link, judged at ``now`` (Unix seconds, taken once at
-    the request's start). Raises :class:`NotFound` (not a link), :class:`Gone` (expired,
+    the request's start); a thumbnail in the format ``formats`` negotiates (SPEC 10), an
+    original as uploaded. Raises :class:`NotFound` (not a link), :class:`Gone` (expired,
     revoked, deleted, or the owner's account closed) or :class:`NotInTier` (the owner's
     tier no longer allows it)."""
     claim = link_token_read(token)
@@ -114,12 +119,12 @@ def link_file(*, token: str, now: int) -> LinkDecision:
     if now >= claim.expires_at:
         expired_at = datetime.fromtimestamp(claim.expires_at, tz=UTC).isoformat()
         raise Gone(f"This link expired at {expired_at}.")
-    key = f"link:{claim.link_id}"
+    key = f"link:{claim.link_id}{formats_key(formats)}"
     timeout = min(settings.PIXTIER_DOWNLOAD_CACHE_SECONDS, claim.expires_at - now)
     found = freshness.lookup(key) if timeout > 0 else freshness.MISS
     served: LinkFile | None = found.value
     if served is None:
-        served = _decide(claim.link_id, now)
+        served = _decide(claim.link_id, now, formats)
         if not served.limited:
             freshness.store(key, served, found.stamp, owner_id=served.owner_id, timeout=timeout)
     return LinkDecision(
@@ -130,10 +135,11 @@ def link_file(*, token: str, now: int) -> LinkDecision:
         replayable=not served.limited,
         link_id=served.link_id,
         limited=served.limited,
+        negotiated=served.height is not None,
     )
 
 
-def _decide(link_id: uuid.UUID, now: int) -> LinkFile:
+def _decide(link_id: uuid.UUID, now: int, formats: FormatRequest | None) -> LinkFile:
     row = _link_row(link_id)
     if row is None:
         raise Gone("This link no longer exists.")
@@ -166,13 +172,16 @@ def _decide(link_id: uuid.UUID, now: int) -> LinkFile:
     except NotInTier as exc:
         # The holder is not the owner: say no more than that the link is off.
         raise NotInTier("The owner's plan no longer allows this link.") from exc
-    if height is not None and thumb[0] is None:
-        thumb = thumbnail_made(image.id, height=height, tier_id=tier_id)
+    fmt = thumbnail_format(image, formats)
+    # The one query read the thumbnail in the original's format; another is made or read
+    # on its own.
+    if height is not None and (thumb[0] is None or fmt != image_format(image)):
+        thumb = thumbnail_made(image.id, height=height, tier_id=tier_id, fmt=fmt)
     return LinkFile(
         link_id=link_id,
         owner_id=owner_id,
         expires_at=expires_at,
         height=height,
-        file=stored_file(image, height=height, thumb=thumb),
+        file=stored_file(image, height=height, thumb=thumb, fmt=fmt),
         limited=max_downloads is not None,
     )

@@ -20,10 +20,11 @@ from rest_framework.views import APIView
 from pixtier import delivery
 from pixtier.accounts.selectors import Capabilities, request_user, tier_capabilities
 from pixtier.common import metrics
-from pixtier.common.api import BINARY_RESPONSES, BinaryApi, NewestLinksFirstPagination
+from pixtier.common.api import BinaryApi, NewestLinksFirstPagination
 from pixtier.common.errors import ERROR_SCHEMA
 from pixtier.common.exceptions import Gone
 from pixtier.common.throttles import LinkCreationThrottle, LinkDownloadThrottle
+from pixtier.images.api import THUMBNAIL_FORMAT_PARAMETERS, THUMBNAIL_RESPONSES, requested_formats
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_get
 from pixtier.links import counting
@@ -208,8 +209,9 @@ class ExpiringLinkDownloadApi(BinaryApi):
     throttle_classes = [LinkDownloadThrottle]
 
     @extend_schema(
+        parameters=THUMBNAIL_FORMAT_PARAMETERS,
         responses={
-            **BINARY_RESPONSES,
+            **THUMBNAIL_RESPONSES,
             (206, "image/*"): OpenApiTypes.BINARY,
             403: OpenApiResponse(ERROR_SCHEMA, "The owner's tier no longer allows this link."),
             404: OpenApiResponse(ERROR_SCHEMA, "Not a valid link."),
@@ -221,14 +223,16 @@ class ExpiringLinkDownloadApi(BinaryApi):
         auth=[],
     )
     def get(self, request: Request, token: str) -> HttpResponseBase:
-        """The image behind an expiring link; no sign-in needed until it expires."""
+        """The image behind an expiring link; no sign-in needed until it expires. A link
+        to a thumbnail answers in AVIF, WebP or the original's format by `Accept` (or
+        `?format=`, which a link to the original ignores: it is served as uploaded)."""
         return self.download(request._request, token=token)
 
     @classmethod
     def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         now = int(timezone.now().timestamp())  # judged once, at request start
         cls.throttle(request, user_id=None)
-        decision = link_file(token=kwargs["token"], now=now)
+        decision = link_file(token=kwargs["token"], now=now, formats=requested_formats(request))
         response = delivery.deliver(request, decision)
         # Counted as the body starts (SPEC 11): a full body or a range from offset 0;
         # HEAD, 304 and later ranges are not downloads. A limited link with none left

@@ -16,7 +16,7 @@ from PIL import Image as PILImage
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images import negotiation
 from pixtier.images.models import Image, Thumbnail
-from pixtier.images.negotiation import UnknownFormat, thumbnail_format
+from pixtier.images.negotiation import FormatRequest, UnknownFormat, thumbnail_format
 from pixtier.images.thumbnails import thumbnails_generate
 from tests.helpers import jpeg_bytes, png_bytes, stored_files
 
@@ -230,3 +230,14 @@ def test_the_migration_gives_existing_thumbnails_their_originals_format(
         ("image/png", "png"),
         ("image/jpeg", "jpeg"),
     }
+
+
+def test_a_format_request_is_checked_once_and_picks_per_original() -> None:
+    with pytest.raises(UnknownFormat):
+        FormatRequest.read(accept=None, forced="tiff")
+
+    wants_webp = FormatRequest.read(accept="image/webp, image/png", forced=None)
+    assert wants_webp.picks() == {"jpeg": "webp", "png": "webp"}
+    prefers_png = FormatRequest.read(accept="image/png, image/webp;q=0.5", forced=None)
+    assert prefers_png.picks() == {"jpeg": "webp", "png": "png"}
+    assert FormatRequest.read(accept=None, forced="AVIF").picks() == {"jpeg": "avif", "png": "avif"}
