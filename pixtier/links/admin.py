@@ -7,8 +7,11 @@ from django.contrib.auth import get_permission_codename
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 
+from pixtier.links import counting
 from pixtier.links.models import STATES, ExpiringLink, ExpiringLinkQuerySet
 from pixtier.links.services import expiring_link_revoke
 
@@ -39,7 +42,7 @@ class ExpiringLinkAdmin(admin.ModelAdmin[ExpiringLink]):
         "created_at",
         "expires_at",
         "download_count",
-        "last_downloaded_at",
+        "last_download",
         "status",
     )
     list_select_related = ("image__owner",)
@@ -56,8 +59,8 @@ class ExpiringLinkAdmin(admin.ModelAdmin[ExpiringLink]):
         "expires_at",
         "revoked_at",
         "max_downloads",
-        "downloads",
-        "last_downloaded_at",
+        "download_count",
+        "last_download",
         "status",
     )
     readonly_fields = fields
@@ -97,10 +100,24 @@ class ExpiringLinkAdmin(admin.ModelAdmin[ExpiringLink]):
 
     @admin.display(description="downloads", ordering="downloads")
     def download_count(self, link: ExpiringLink) -> str:
-        """Counted downloads, out of the limit if the link has one ("3 of 10")."""
+        """Counted downloads, out of the limit if the link has one ("3 of 10"); an
+        unlimited link's include those still batched in Redis."""
         if link.max_downloads is None:
-            return str(link.downloads)
+            return str(link.downloads + self._pending(link).downloads)
         return f"{link.downloads} of {link.max_downloads}"
+
+    @admin.display(description="last download", ordering="last_downloaded_at")
+    def last_download(self, link: ExpiringLink) -> str:
+        last = max(
+            filter(None, [link.last_downloaded_at, self._pending(link).last_downloaded_at]),
+            default=None,
+        )
+        return "-" if last is None else date_format(localtime(last), "DATETIME_FORMAT")
+
+    def _pending(self, link: ExpiringLink) -> counting.Pending:
+        if link.max_downloads is not None:
+            return counting.Pending(0, None)
+        return counting.pending_get([link.pk]).get(link.pk, counting.Pending(0, None))
 
     @admin.display(description="status")
     def status(self, link: ExpiringLink) -> str:
