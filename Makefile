@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres test-services lint screenshots worker beat services-up services-down format migrate seed maintenance clean
+.PHONY: install run test test-postgres test-services test-corpus corpus lint screenshots worker beat services-up services-down format migrate seed maintenance clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,25 @@ test-services: $(STAMP)
 screenshots: $(STAMP)
 	PIXTIER_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots PIXTIER_E2E_REQUIRED=1 \
 	$(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+# Real-world files: Pillow's test images (Tests/images/ of its source distribution on
+# PyPI), fetched once with pip and cached under var/; then every JPEG and PNG among them
+# is uploaded (tests/images/test_real_world_corpus.py). Kept out of `make test` (a minute).
+CORPUS_PILLOW := 12.0.0
+CORPUS_DIR := var/corpus/pillow
+$(CORPUS_DIR)/.fetched:
+	mkdir -p var/corpus $(CORPUS_DIR)
+	test -f var/corpus/pillow-$(CORPUS_PILLOW).tar.gz || $(BIN)/pip download --quiet \
+		--no-deps --no-binary :all: --dest var/corpus pillow==$(CORPUS_PILLOW)
+	tar -xzf var/corpus/pillow-$(CORPUS_PILLOW).tar.gz -C $(CORPUS_DIR) \
+		--strip-components=1 pillow-$(CORPUS_PILLOW)/Tests/images
+	touch $@
+
+corpus: $(STAMP) $(CORPUS_DIR)/.fetched
+
+test-corpus: corpus
+	PIXTIER_CORPUS=$(CORPUS_DIR)/Tests/images $(BIN)/pytest -q \
+		tests/images/test_real_world_corpus.py $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

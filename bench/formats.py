@@ -176,15 +176,12 @@ def cold(generated: list[inputs.Input], runs: int) -> list[dict[str, Any]]:
     rows = []
     for inp in (i for i in generated if i.fmt == "jpeg"):
         data = inp.path.read_bytes()
-        info = processing.ImageInfo(inp.fmt, *inp.displayed)  # type: ignore[arg-type]
         wall: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
         cpu: dict[str, list[float]] = {fmt: [] for fmt in FORMATS}
         for round_ in range(runs + 1):
             for fmt in FORMATS:
                 started, started_cpu = time.perf_counter(), time.process_time()
-                processing.make_thumbnails(
-                    data, info=info, heights=[400], jpeg_quality=JPEG_QUALITY, fmt=fmt
-                )
+                processing.make_thumbnails(data, heights=[400], jpeg_quality=JPEG_QUALITY, fmt=fmt)
                 if round_:
                     wall[fmt].append((time.perf_counter() - started) * 1000)
                     cpu[fmt].append((time.process_time() - started_cpu) * 1000)
@@ -209,7 +206,7 @@ def placeholder_cost(generated: list[inputs.Input], runs: int) -> dict[str, Any]
     upload_ms, placeholder_ms, own_decode_ms = [], [], []
     for _ in range(runs * 3):
         started = time.perf_counter()
-        processing.make_thumbnails(data, info=info, heights=HEIGHTS, jpeg_quality=JPEG_QUALITY)
+        processing.make_thumbnails(data, heights=HEIGHTS, jpeg_quality=JPEG_QUALITY)
         upload_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         placeholders.placeholder(smallest)

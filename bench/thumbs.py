@@ -35,8 +35,9 @@ def _sizes(inp: Input) -> dict[int, tuple[int, int]]:
 
 
 def run_pixtier(data: bytes, inp: Input) -> Outputs:
-    info = processing.ImageInfo(inp.fmt, *inp.displayed)  # type: ignore[arg-type]
-    made = processing.make_thumbnails(data, info=info, heights=HEIGHTS, jpeg_quality=QUALITY)
+    made = processing.process(
+        data, limits=processing.Limits(), heights=HEIGHTS, jpeg_quality=QUALITY
+    ).thumbnails
     return {h: thumb.data for h, thumb in made.items()}
 
 

@@ -411,6 +411,17 @@ PIXTIER_MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum
 PIXTIER_MAX_PIXELS = env_int("MAX_IMAGE_PIXELS", 50_000_000, minimum=1)
 PIXTIER_MAX_DIMENSION = env_int("MAX_IMAGE_DIMENSION", 20_000, minimum=1)
 PIXTIER_MAX_TITLE_LENGTH = 200
+# Budgets of one decode of client data (SPEC §9; README "Budgets for hostile input").
+# Each is checked from the file's structure before decoding, except the time budget,
+# which libvips enforces during the decode. Over any: 413 naming the limit.
+PIXTIER_MAX_JPEG_SCANS = env_int("MAX_JPEG_SCANS", 100, minimum=1)
+PIXTIER_MAX_JPEG_SCAN_BLOCKS = env_int("MAX_JPEG_SCAN_BLOCKS", 50_000_000, minimum=1)
+PIXTIER_MAX_DECODE_BYTES = env_int("MAX_DECODE_BYTES", 256_000_000, minimum=1)
+PIXTIER_MAX_METADATA_BYTES = env_int("MAX_METADATA_BYTES", 4_000_000, minimum=1)
+PIXTIER_MAX_PNG_CHUNKS = env_int("MAX_PNG_CHUNKS", 50_000, minimum=1)
+PIXTIER_MAX_DECODE_SECONDS = env_int("MAX_DECODE_SECONDS", 10, minimum=1)
+# Decodes at once per process; more wait their turn (memory: this x MAX_DECODE_BYTES).
+PIXTIER_CONCURRENT_DECODES = env_int("CONCURRENT_DECODES", 2, minimum=1)
 # Let Django spool an allowed upload to memory rather than a temp file.
 FILE_UPLOAD_MAX_MEMORY_SIZE = PIXTIER_MAX_UPLOAD_BYTES + 1
 # Every other request body (JSON, forms, sign-ins): a larger Content-Length is 413 before

@@ -26,6 +26,16 @@ def stored_files(path: str = "") -> list[str]:
     return sorted(found)
 
 
+def forget_thumbnails(image_id: str) -> None:
+    """As if the image's tier had none of its heights when it was uploaded (a height
+    added since): its thumbnails' rows and files are gone, to be made on demand."""
+    from pixtier.images.models import Thumbnail
+
+    for thumb in Thumbnail.objects.filter(image_id=image_id):
+        default_storage.delete(thumb.key)  # the signal would wait for a commit
+        thumb.delete()
+
+
 def photo(width: int, height: int, mode: str = "RGB") -> PILImage.Image:
     """Photo-like content: smooth gradients with detail, not flat colour or noise."""
     gradient = PILImage.linear_gradient("L").resize((width, height))

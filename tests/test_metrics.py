@@ -62,15 +62,16 @@ def test_a_refused_upload_is_counted_by_reason(
 def test_making_thumbnails_counts_each_and_times_the_render(
     premium_user: User, client_for: Clients, uploaded: Uploaded
 ) -> None:
-    image = uploaded(premium_user, png_bytes())
-    heights = [t["height"] for t in image["thumbnails"]]
     made = Delta("pixtier_thumbnails_generated_total", format="png")
     renders = Delta("pixtier_thumbnail_generation_seconds_count", format="png")
     rendering = Delta("pixtier_thumbnail_generation_seconds_sum", format="png")
+    image = uploaded(premium_user, png_bytes())
+    heights = [t["height"] for t in image["thumbnails"]]
     client = client_for(premium_user)
 
+    # The upload's one decode made every height of the tier; asking makes nothing more.
+    assert (made(), renders()) == (len(heights), 1)
     assert client.get(image["thumbnails"][0]["url"]).status_code == 200
-    # One render made every height of the tier; asking again makes nothing.
     assert (made(), renders()) == (len(heights), 1)
     assert rendering() > 0
     assert client.get(image["thumbnails"][-1]["url"]).status_code == 200

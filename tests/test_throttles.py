@@ -245,7 +245,7 @@ def test_uploads_are_limited_per_user(
     assert_throttled(upload(client, jpeg_bytes(64, 48)))
 
     assert Image.objects.filter(owner=basic_user).count() == 2
-    assert len(stored_files()) == 2  # the refused upload left nothing
+    assert len(stored_files("originals")) == 2  # the refused upload left nothing
     assert client.get("/api/v1/images/").status_code == 200  # listing is not uploading
     assert upload(client_for(premium_user), jpeg_bytes(64, 48)).status_code == 201
 

@@ -18,6 +18,11 @@ class ImageTooLarge(ImageRejected):
     """A real PNG or JPEG, but over the pixel or dimension limit."""
 
 
+class OverBudget(ImageTooLarge):
+    """A real PNG or JPEG whose decode would cost more work, memory or time than a budget
+    (SPEC 9)."""
+
+
 class CorruptImage(ImageRejected):
     """Claims to be PNG or JPEG but does not decode."""
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from django_prometheus.exports import ExportToDjangoView
 from prometheus_client import Counter, Histogram
 
-from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
+from pixtier.common.exceptions import CorruptImage, ImageTooLarge, OverBudget, UnsupportedImage
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +46,7 @@ LINK_DOWNLOADS = Counter(
 )
 
 _UPLOAD_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (OverBudget, "over_budget"),  # before its base class, ImageTooLarge
     (ImageTooLarge, "too_large"),
     (UnsupportedImage, "unsupported"),
     (CorruptImage, "corrupt"),

@@ -6,6 +6,8 @@ class ImagesConfig(AppConfig):
     label = "images"
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from pixtier.images import processing, signals  # noqa: F401
 
-        processing.configure()
+        processing.configure(concurrent_decodes=settings.PIXTIER_CONCURRENT_DECODES)

@@ -3,13 +3,27 @@
 import logging
 import uuid
 
+import pyvips
 from django.core.files.storage import default_storage
 
+from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.images import placeholders, processing
 from pixtier.images.models import Image
 from pixtier.images.selectors import image_info
+from pixtier.images.thumbnails import decode_limits
 
 logger = logging.getLogger(__name__)
+
+
+def _placeholder_pixels(image: Image, data: bytes) -> pyvips.Image:
+    """What an upload computes its placeholder from: the smallest thumbnail of the owner's
+    tier, from the same pass (or, for a tier without heights, a small decode)."""
+    heights = tier_capabilities_load(tier_id=image.owner.tier_id).heights
+    if heights:
+        made = processing.process(data, limits=decode_limits(), heights=[min(heights)])
+        if made.smallest is not None:
+            return made.smallest
+    return processing.placeholder_source(data, image_info(image))
 
 
 def image_placeholders_backfill(
@@ -26,14 +40,14 @@ def image_placeholders_backfill(
     if after is not None:
         pending = pending.filter(pk__gt=after)
     last = None
-    for image in pending.only("pk", "original_key", "content_type", "width", "height")[:limit]:
+    for image in pending.select_related("owner").only(
+        "pk", "original_key", "content_type", "width", "height", "owner__tier_id"
+    )[:limit]:
         last = image.pk
         try:
             with default_storage.open(image.original_key, "rb") as original:
                 data = original.read()
-            painted = placeholders.placeholder(
-                processing.placeholder_source(data, image_info(image))
-            )
+            painted = placeholders.placeholder(_placeholder_pixels(image, data))
         except Exception:
             logger.exception("no placeholder for image %s: its original cannot be read", image.pk)
             continue

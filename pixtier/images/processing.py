@@ -5,12 +5,32 @@ libvips ever decode client data; every other format is named from its signature 
 refused before any pixel is read.
 """
 
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, cast
 
 import pyvips
 
-from pixtier.common.exceptions import CorruptImage, ImageTooLarge, UnsupportedImage
+from pixtier.common.exceptions import (
+    CorruptImage,
+    ImageRejected,
+    ImageTooLarge,
+    OverBudget,
+    UnsupportedImage,
+)
+from pixtier.images import structure
+
+__all__ = [
+    "CorruptImage",
+    "ImageRejected",
+    "ImageTooLarge",
+    "OverBudget",
+    "UnsupportedImage",
+]
 
 Format = Literal["jpeg", "png"]  # what uploads may be
 # What thumbnails may be: the original's format, or one a client negotiates (SPEC 10).
@@ -79,10 +99,18 @@ class Rendered:
     height: int
 
 
-def configure() -> None:
-    """Process-wide libvips settings: no untrusted loaders, no cache of decoded images."""
+# At most this many decodes run at once in a process; others queue (see ``configure``).
+_decode_slots = threading.BoundedSemaphore(2)
+
+
+def configure(*, concurrent_decodes: int = 2) -> None:
+    """Process-wide libvips settings: no untrusted loaders, no cache of decoded images;
+    and how many decodes may run at once (each within its memory budget)."""
+    global _decode_slots
     pyvips.block_untrusted_set(True)
     pyvips.cache_set_max(0)
+    _loader_warnings.attach()
+    _decode_slots = threading.BoundedSemaphore(concurrent_decodes)
 
 
 def thumbnail_size(width: int, height: int, target_height: int) -> tuple[int, int]:
@@ -117,10 +145,41 @@ _SIGNATURES = {
     b"\x00\x00\x00\x0cjP  \r\n\x87\n": "a JPEG 2000 image",
     b"\xff\x4f\xff\x51": "a JPEG 2000 image",
     b"8BPS": "a Photoshop document",
+    b"II*\x00": "a TIFF image",
+    b"MM\x00*": "a TIFF image",
+    b"II+\x00": "a TIFF image",  # BigTIFF
+    b"MM\x00+": "a TIFF image",
+    b"qoif": "a QOI image",
+    b"DDS ": "a DDS texture",
+    b"\x01\xda": "an SGI image",
 }
+# Netpbm: "P1" to "P7" (and "Pf"/"PF" for PFM), then whitespace.
+_NETPBM = re.compile(rb"P[1-7fF]\s")
 _BINARY = "binary data that is not an image format we recognise"
 # Control characters other than tab, line feed, form feed and carriage return: not text.
 _CONTROL = bytes(set(range(32)) - {9, 10, 12, 13}) + b"\x7f"
+
+
+def _looks_like_tga(data: bytes) -> bool:
+    """TGA has no signature at its start: a version 2 file ends with one, and any other
+    is told by a consistent header (colour map, image type, depth, size, descriptor)."""
+    if data.endswith(b"TRUEVISION-XFILE.\x00"):
+        return True
+    if len(data) < 18:
+        return False
+    colour_map, kind, depth, descriptor = data[1], data[2], data[16], data[17]
+    width, height = int.from_bytes(data[12:14], "little"), int.from_bytes(data[14:16], "little")
+    if colour_map == 0:
+        mapped = kind in (2, 3, 10, 11) and data[3:8] == bytes(5)
+    else:
+        mapped = colour_map == 1 and kind in (1, 9) and data[7] in (15, 16, 24, 32)
+    return (
+        mapped
+        and depth in (8, 15, 16, 24, 32)
+        and width > 0
+        and height > 0
+        and descriptor & 0xC0 == 0
+    )
 
 
 def _describe_unknown(data: bytes) -> str:
@@ -134,6 +193,12 @@ def _describe_unknown(data: bytes) -> str:
     for signature, name in _SIGNATURES.items():
         if data.startswith(signature):
             return name
+    if _NETPBM.match(data):
+        return "a PPM (Netpbm) image"
+    if len(data) > 128 and data[0] == 0x0A and data[1] in (0, 2, 3, 4, 5) and data[2] in (0, 1):
+        return "a PCX image"
+    if _looks_like_tga(data):
+        return "a TGA image"
     sample = data[:4096]
     try:
         sample.decode("utf-8")
@@ -163,43 +228,108 @@ def identify(data: bytes) -> Format:
     raise UnsupportedImage(f"Only PNG and JPEG images are accepted; received {received}.")
 
 
-def inspect(data: bytes, *, max_pixels: int, max_dimension: int) -> ImageInfo:
-    """Validate an upload: accepted format, within limits (from the header), fully decodable.
+@dataclass(frozen=True)
+class Limits:
+    """What one decode of client data may cost (SPEC §5 and §9); settings fill it in."""
 
-    Raises a subclass of :class:`pixtier.common.exceptions.ImageRejected` with a message for
-    the user.
-    """
+    max_pixels: int = 50_000_000
+    max_dimension: int = 20_000
+    max_jpeg_scans: int = 100
+    max_scan_blocks: int = 50_000_000  # 8x8 blocks decoded, summed over a JPEG's scans
+    max_decode_bytes: int = 256_000_000  # held at once by one decode
+    max_metadata_bytes: int = 4_000_000  # inflated metadata kept (a PNG's colour profile)
+    max_png_chunks: int = 50_000
+    max_decode_seconds: float = 10.0  # wall clock; libvips stops the decode past it
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    info: ImageInfo
+    decodable: bytes  # what the decoder reads (see pixtier.images.structure)
+
+
+_MB = 1_000_000
+_RESAVE = "Save it again as a baseline JPEG (or with fewer progressive scans)."
+
+
+_Facts = structure.JpegFacts | structure.PngFacts
+
+
+def _structure(data: bytes, fmt: Format, limits: Limits) -> _Facts:
+    """The file's structure, walked before libvips reads even its header."""
+    if fmt == "png":
+        budget = structure.PngBudget(
+            max_chunks=limits.max_png_chunks, max_metadata_bytes=limits.max_metadata_bytes
+        )
+        return structure.png_facts(data, budget)
+    jpeg = structure.jpeg_facts(data, structure.JpegBudget(max_scans=limits.max_jpeg_scans))
+    if jpeg.precision != 8:
+        raise UnsupportedImage(
+            f"The file is a {jpeg.precision}-bit JPEG, which is not supported; "
+            f"save it as an 8-bit JPEG or a PNG."
+        )
+    if jpeg.frame in ("lossless", "hierarchical"):
+        raise UnsupportedImage(
+            f"The file is a {jpeg.frame} JPEG, which is not supported; "
+            f"save it as a standard JPEG or a PNG."
+        )
+    return jpeg
+
+
+def _check_budgets(facts: _Facts, limits: Limits) -> None:
+    """Work and memory budgets of the decode, from the structure (SPEC §9)."""
+    if isinstance(facts, structure.JpegFacts) and facts.scan_blocks > limits.max_scan_blocks:
+        raise OverBudget(
+            f"The JPEG's {facts.scans} scans decode {facts.scan_blocks / _MB:.1f} million "
+            f"8x8 blocks; the limit is {limits.max_scan_blocks / _MB:g} million. {_RESAVE}"
+        )
+    if facts.decode_bytes > limits.max_decode_bytes:
+        if isinstance(facts, structure.JpegFacts):
+            what = f"this {facts.frame} JPEG with {facts.scans} scans"
+            advice = _RESAVE
+        else:
+            what = f"this interlaced {facts.bit_depth}-bit PNG"
+            advice = "Save it again without interlacing."
+        raise OverBudget(
+            f"Decoding {what} needs {facts.decode_bytes / _MB:.0f} MB of memory at once; "
+            f"the limit is {limits.max_decode_bytes / _MB:g} MB. {advice}"
+        )
+    if isinstance(facts, structure.JpegFacts) and not facts.complete:
+        # A decode shrunk on load does not always reach the last rows' data (it stops
+        # where the resize has what it needs); the end marker is where a full decode
+        # would find the file cut short (docs/decode.md).
+        raise CorruptImage("The JPEG file is truncated or corrupt and cannot be decoded.")
+
+
+def _prepare(data: bytes, limits: Limits) -> _Prepared:
+    """Everything known before decoding a pixel: the format, the structure, the header,
+    every size limit and every budget. Raises a subclass of :class:`ImageRejected`."""
     fmt = identify(data)
     name = fmt.upper()
+    facts = _structure(data, fmt, limits)
     try:
-        header = _load(data, fmt)
+        header = _load(facts.decodable, fmt)
         width, height = header.width, header.height
         orientation = header.get("orientation") if header.get_typeof("orientation") else 1
     except pyvips.Error as exc:
         raise CorruptImage(f"The file looks like a {name} but its header is corrupt.") from exc
-    if width * height > max_pixels:
+    if width * height > limits.max_pixels:
         raise ImageTooLarge(
             f"The image is {width}x{height} = {width * height / 1e6:.1f} megapixels; "
-            f"the limit is {max_pixels / 1e6:g} megapixels."
+            f"the limit is {limits.max_pixels / 1e6:g} megapixels."
         )
-    if max(width, height) > max_dimension:
+    if max(width, height) > limits.max_dimension:
         raise ImageTooLarge(
-            f"The image is {width}x{height} pixels; no side may exceed {max_dimension} pixels."
+            f"The image is {width}x{height} pixels; "
+            f"no side may exceed {limits.max_dimension} pixels."
         )
-    try:
-        # Decode every pixel once, streamed top to bottom: truncation and corruption surface
-        # here. JPEG is decoded at full scale and a warning refuses it: libjpeg reports a
-        # damaged entropy-coded segment ("Corrupt JPEG data") only as a warning, paints the
-        # gap grey, and does not report it at all when shrinking on load.
-        fail_on = "warning" if fmt == "jpeg" else "error"
-        _load(data, fmt, fail_on=fail_on, access="sequential").avg()
-    except pyvips.Error as exc:
-        raise CorruptImage(
-            f"The {name} file is truncated or corrupt and cannot be decoded."
-        ) from exc
+    _check_budgets(facts, limits)
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
-    return ImageInfo(format=fmt, width=width, height=height)
+    return _Prepared(ImageInfo(format=fmt, width=width, height=height), facts.decodable)
 
 
 def _to_8bit(image: pyvips.Image) -> pyvips.Image:
@@ -289,12 +419,9 @@ def _jpeg_shrink(info: ImageInfo, target: tuple[int, int]) -> int:
     return 1
 
 
-def _decode(data: bytes, info: ImageInfo, target: tuple[int, int]) -> pyvips.Image:
-    """The picture streamed from the file, shrunk on load as far as ``target`` allows
-    (JPEG only: a PNG cannot be decoded for less than every pixel)."""
-    if info.format == "jpeg":
-        return _load(data, "jpeg", shrink=_jpeg_shrink(info, target), access="sequential")
-    return _load(data, "png", access="sequential")
+def _validation_shrink(info: ImageInfo) -> int:
+    """The smallest DCT scale that leaves at least a pixel each way (libvips needs one)."""
+    return next(s for s in (8, 4, 2, 1) if min(info.width, info.height) >= s)
 
 
 def _colour_options(image: pyvips.Image) -> dict[str, str]:
@@ -305,43 +432,223 @@ def _colour_options(image: pyvips.Image) -> dict[str, str]:
     return {}
 
 
+class _Deadline:
+    """The time budget of one decode, enforced inside libvips: when it runs out, a timer
+    sets the kill flag of the images being decoded, and libvips fails their computation
+    at the next region it prepares (within milliseconds)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._images: list[pyvips.Image] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for image in self._images:
+                image.set_kill(True)
+
+    def watch(self, *images: pyvips.Image) -> None:
+        with self._lock:
+            self._images.extend(images)
+            if self.expired:
+                for image in images:
+                    image.set_kill(True)
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._images.clear()
+
+
+@contextmanager
+def _decode_slot() -> Iterator[None]:
+    """One of the process's decode slots (see ``configure``): held for the decode only."""
+    with _decode_slots:
+        yield
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What one decode of an upload produced."""
+
+    info: ImageInfo
+    # One per tier height asked for, keyed by that height.
+    thumbnails: dict[int, Rendered]
+    # The smallest thumbnail's pixels (8-bit sRGB, alpha kept, in memory): what a
+    # placeholder or a dominant colour is computed from, for a few milliseconds more.
+    # None when no height was asked for.
+    smallest: pyvips.Image | None
+
+
+def process(
+    data: bytes,
+    *,
+    limits: Limits,
+    heights: Sequence[int] = (),
+    jpeg_quality: int = 85,
+    fmt: OutputFormat | None = None,
+) -> Processed:
+    """Validate ``data`` and make a thumbnail per tier height, from one decode.
+
+    Raises a subclass of :class:`ImageRejected` (with the user's message) if the bytes
+    are not an accepted image, are over a limit or budget, or do not decode to the end.
+
+    The decode is shrunk on load as far as the largest thumbnail allows (JPEG: 1/2, 1/4,
+    1/8 DCT scale; a PNG cannot be decoded for less than every pixel) and streamed top to
+    bottom into that thumbnail, EXIF orientation applied and colour converted to sRGB;
+    the smaller heights are reduced from it, and all are encoded as ``fmt`` (default: the
+    input's format). JPEG warnings refuse the file: libjpeg
+    reports damaged picture data ("Corrupt JPEG data") only as a warning and paints the
+    gap grey. It reports it at every DCT scale alike (docs/decode.md), so validating at
+    the thumbnail's scale is as strict as at full scale. Metadata is stripped from
+    thumbnails; the output format follows the input; alpha is kept.
+    """
+    with _decode_slot():
+        prepared = _prepare(data, limits)
+        info = prepared.info
+        sizes = {h: thumbnail_size(info.width, info.height, h) for h in heights}
+        targets = sorted(set(sizes.values()), key=lambda s: s[1], reverse=True)
+        largest = _decode_pass(prepared, targets[0] if targets else None, limits)
+    if largest is None:
+        return Processed(info=info, thumbnails={}, smallest=None)
+    rendered: dict[tuple[int, int], Rendered] = {}
+    for index, (width, height) in enumerate(targets):
+        image = largest
+        if index:
+            image = largest.thumbnail_image(width, height=height, size="force")
+        smallest = _to_8bit(image)
+        rendered[width, height] = Rendered(
+            _encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality), width, height
+        )
+    return Processed(
+        info=info,
+        thumbnails={h: rendered[size] for h, size in sizes.items()},
+        smallest=smallest,
+    )
+
+
+class _LoaderWarnings(logging.Handler):
+    """libvips's warnings, collected per thread while a decode runs.
+
+    libjpeg reports damaged picture data as a warning, and libvips (``fail_on="warning"``)
+    fails the read on it, except when the damage is met in the very last rows read: then
+    libvips only logs "read gave N warnings" as the loader closes, in the thread that
+    releases it. A decode shrunk on load for a thumbnail reads its last rows in one go
+    more often than a full-scale one (tests/images/test_decode_strictness.py).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        collected: list[str] | None = getattr(self._local, "messages", None)
+        if collected is not None:
+            collected.append(record.getMessage())
+
+    def attach(self) -> None:
+        """Make sure the loader's warnings reach this handler (logging may have been
+        configured again since, e.g. by a framework's setup)."""
+        vips_log = logging.getLogger("pyvips")
+        if self not in vips_log.handlers:
+            vips_log.addHandler(self)
+        if vips_log.getEffectiveLevel() > logging.WARNING:
+            vips_log.setLevel(logging.WARNING)
+        vips_log.disabled = False
+
+    @contextmanager
+    def collecting(self) -> Iterator[list[str]]:
+        self.attach()
+        messages: list[str] = []
+        self._local.messages = messages
+        try:
+            yield messages
+        finally:
+            self._local.messages = None
+
+
+_loader_warnings = _LoaderWarnings()
+
+
+def _decode_pass(
+    prepared: _Prepared, target: tuple[int, int] | None, limits: Limits
+) -> pyvips.Image | None:
+    """Decode every pixel once under the time budget; the ``target`` thumbnail in memory
+    (None without a target: the decode only validates)."""
+    name = prepared.info.format.upper()
+    # The loader is released when the deadline lets go of it: its warnings are in then.
+    with (
+        _loader_warnings.collecting() as warnings,
+        _Deadline(limits.max_decode_seconds) as deadline,
+    ):
+        try:
+            largest = _decode(prepared, target, deadline)
+        except pyvips.Error as exc:
+            if deadline.expired:
+                raise OverBudget(
+                    f"Decoding the {name} took longer than the {limits.max_decode_seconds:g} s "
+                    f"allowed for one image."
+                ) from exc
+            raise CorruptImage(
+                f"The {name} file is truncated or corrupt and cannot be decoded."
+            ) from exc
+    if prepared.info.format == "jpeg" and any("read gave" in w for w in warnings):
+        raise CorruptImage(f"The {name} file is truncated or corrupt and cannot be decoded.")
+    return largest
+
+
+def _decode(
+    prepared: _Prepared, target: tuple[int, int] | None, deadline: _Deadline
+) -> pyvips.Image | None:
+    info = prepared.info
+    if info.format == "jpeg":
+        # Without a thumbnail to make, the smallest scale validates just as well.
+        shrink = _jpeg_shrink(info, target) if target else _validation_shrink(info)
+        source = _load(
+            prepared.decodable, "jpeg", fail_on="warning", shrink=shrink, access="sequential"
+        )
+    else:
+        source = _load(prepared.decodable, "png", access="sequential")
+    deadline.watch(source)
+    if target is None:
+        source.avg()
+        return None
+    width, height = target
+    # thumbnail_image premultiplies alpha, resizes (box shrink, then Lanczos 3) and turns
+    # the picture upright; the target size is the displayed one.
+    thumbnail = source.thumbnail_image(
+        width, height=height, size="force", **_colour_options(source)
+    )
+    deadline.watch(thumbnail)
+    largest: pyvips.Image = thumbnail.copy_memory()
+    return largest
+
+
 def make_thumbnails(
     data: bytes,
     *,
-    info: ImageInfo,
-    heights: list[int],
+    heights: Sequence[int],
+    limits: Limits = DEFAULT_LIMITS,
     jpeg_quality: int = 85,
     fmt: OutputFormat | None = None,
 ) -> dict[int, Rendered]:
-    """Decode once and make a thumbnail per tier height, keyed by that height.
+    """The thumbnails of ``heights`` as ``fmt``: :func:`process` for its thumbnails."""
+    return process(
+        data, limits=limits, heights=heights, jpeg_quality=jpeg_quality, fmt=fmt
+    ).thumbnails
 
-    The largest is made from a decode shrunk on load as far as it allows, EXIF
-    orientation applied and colour converted to sRGB; the smaller ones are reduced from
-    it. Metadata is stripped; the format is ``fmt`` (default: the input's); alpha is kept.
-    """
-    out = fmt or info.format
-    sizes = {h: thumbnail_size(info.width, info.height, h) for h in heights}
-    targets = sorted(set(sizes.values()), key=lambda s: s[1], reverse=True)
-    rendered: dict[tuple[int, int], Rendered] = {}
-    base: pyvips.Image | None = None
-    for width, height in targets:
-        if base is None:
-            source = _decode(data, info, (width, height))
-            # thumbnail_image premultiplies alpha, resizes (box shrink, then Lanczos 3)
-            # and turns the picture upright; the target size is the displayed one.
-            image = source.thumbnail_image(
-                width, height=height, size="force", **_colour_options(source)
-            )
-            if len(targets) > 1:
-                # Small (the largest thumbnail), and read again for every other size.
-                image = image.copy_memory()
-            base = image
-        else:
-            image = base.thumbnail_image(width, height=height, size="force")
-        rendered[width, height] = Rendered(
-            _encode(image, out, jpeg_quality=jpeg_quality), width, height
-        )
-    return {h: rendered[size] for h, size in sizes.items()}
+
+def inspect(data: bytes, *, limits: Limits) -> ImageInfo:
+    """Validate ``data`` (a whole decode at the smallest scale), making no thumbnail."""
+    return process(data, limits=limits).info
 
 
 def demo_image(width: int, height: int, *, fmt: Format = "jpeg") -> bytes:

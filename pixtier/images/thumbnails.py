@@ -48,6 +48,20 @@ class ThumbnailNotReady(NotReady):
     """Another process is still making the thumbnail after the wait limit."""
 
 
+def decode_limits() -> processing.Limits:
+    """The budgets of every decode of client data (SPEC §5, §9), from settings."""
+    return processing.Limits(
+        max_pixels=settings.PIXTIER_MAX_PIXELS,
+        max_dimension=settings.PIXTIER_MAX_DIMENSION,
+        max_jpeg_scans=settings.PIXTIER_MAX_JPEG_SCANS,
+        max_scan_blocks=settings.PIXTIER_MAX_JPEG_SCAN_BLOCKS,
+        max_decode_bytes=settings.PIXTIER_MAX_DECODE_BYTES,
+        max_metadata_bytes=settings.PIXTIER_MAX_METADATA_BYTES,
+        max_png_chunks=settings.PIXTIER_MAX_PNG_CHUNKS,
+        max_decode_seconds=settings.PIXTIER_MAX_DECODE_SECONDS,
+    )
+
+
 def original_format(image: Image) -> processing.Format:
     return image_info(image).format
 
@@ -108,7 +122,6 @@ def thumbnails_generate(
     claimed = _claim(image=image, heights=sorted(set(heights)), fmt=fmt, now=now)
     if not claimed:
         return []
-    info = image_info(image)
     made = []
     try:
         with default_storage.open(image.original_key, "rb") as original:
@@ -116,8 +129,8 @@ def thumbnails_generate(
         started = time.perf_counter()
         rendered = processing.make_thumbnails(
             data,
-            info=info,
             heights=claimed,
+            limits=decode_limits(),
             jpeg_quality=settings.PIXTIER_JPEG_QUALITY,
             fmt=fmt,
         )

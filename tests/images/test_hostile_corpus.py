@@ -50,6 +50,7 @@ from tests.helpers import (
     stored_files,
     swapped_rgb_profile,
 )
+from tests.images.hostile_files import interlaced_16_bit_png, many_scan_jpeg, ztxt_bomb_png
 
 URL = "/api/v1/images/"
 BOUNDARY = "----pixtier-hostile-corpus"
@@ -368,6 +369,30 @@ KINDS = [
             "the upload limit is 10000 bytes.", settings=SMALL),
     refused("megabytes-of-title", titled("x" * 3_000_000), 413,
             "The request body is too large."),
+    # -- small, valid files that would cost seconds of CPU or gigabytes to decode (SPEC §9):
+    # refused from their structure, before decoding: 413 naming the budget ----------------
+    refused("progressive-jpeg-883-scans", as_jpg(lambda: many_scan_jpeg(7000, 7000)), 413,
+            "The JPEG has more than 100 scans (progressive passes), the limit."),
+    refused("progressive-colour-jpeg-2647-scans",
+            as_jpg(lambda: many_scan_jpeg(7000, 7000, components=3)), 413,
+            "The JPEG has more than 100 scans (progressive passes), the limit."),
+    refused("progressive-jpeg-over-the-scan-work", as_jpg(lambda: many_scan_jpeg(7000, 7000)),
+            413, "The JPEG's 883 scans decode 676.0 million 8x8 blocks; the limit is 50 million.",
+            settings={"PIXTIER_MAX_JPEG_SCANS": 1000}),
+    refused("progressive-jpeg-over-the-memory", as_jpg(lambda: many_scan_jpeg(7000, 7000)),
+            413, "Decoding this progressive JPEG with 883 scans needs 98 MB of memory at once; "
+            "the limit is 50 MB.", settings={"PIXTIER_MAX_JPEG_SCANS": 1000,
+                                             "PIXTIER_MAX_JPEG_SCAN_BLOCKS": 10**9,
+                                             "PIXTIER_MAX_DECODE_BYTES": 50_000_000}),
+    refused("interlaced-16-bit-rgba-png", as_png(lambda: interlaced_16_bit_png(7000, 7000)),
+            413, "Decoding this interlaced 16-bit PNG needs 392 MB of memory at once; "
+            "the limit is 256 MB."),
+    refused("png-over-the-chunk-count", as_png(text_chunks), 413,
+            "The PNG has more than 5000 chunks, the limit.",
+            settings={"PIXTIER_MAX_PNG_CHUNKS": 5000}),
+    refused("png-over-the-decode-time", as_png(lambda: png_bytes(2000, 1500, "RGB")), 413,
+            "Decoding the PNG took longer than the 0.001 s allowed for one image.",
+            settings={"PIXTIER_MAX_DECODE_SECONDS": 0.001}),
     # -- the form itself: 400 -----------------------------------------------------------------
     refused("no-file", lambda: [title("Holiday")], 400, NO_FILE),
     refused("file-under-another-field-name",
@@ -416,6 +441,9 @@ KINDS = [
              RGB_PNG),
     accepted("png-xmp-bomb", as_png(lambda: png_metadata_bomb(b"iTXt", ITXT_XMP)), RGB_PNG),
     accepted("png-10000-text-chunks", as_png(text_chunks), RGB_PNG),
+    # Eight zTXt chunks of 50 MB each, every one under libvips's per-chunk cap: never
+    # inflated (text chunks are left out of what is decoded).
+    accepted("png-eight-50-mb-text-chunks", as_png(lambda: ztxt_bomb_png(png_320())), RGB_PNG),
     accepted("jpeg-64k-comment", as_jpg(long_comment), RGB_JPEG),
     # -- EXIF orientations that do not exist: ignored --------------------------------------
     accepted("exif-orientation-0", as_jpg(oriented(0)), RGB_JPEG),
@@ -502,7 +530,7 @@ def test_an_unusual_upload_is_stored_under_its_id_and_makes_a_correct_thumbnail(
     image = response.json()
     assert image["title"] == kind.title
     assert image["content_type"] == f"image/{kind.thumbnail.format.lower()}"
-    [key] = stored_files()
+    [key] = stored_files("originals")
     assert STORED_KEY.fullmatch(key), key
     assert uuid.UUID(image["id"]).hex in key
     # The original comes back byte for byte, typed by decoding, never sniffable.

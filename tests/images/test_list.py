@@ -248,14 +248,14 @@ def test_deleting_an_image_removes_its_files_thumbnails_and_links(
     assert [i["id"] for i in client.get(LIST).json()["results"]] == [kept["id"]]
 
 
-def test_deleting_an_image_never_made_into_thumbnails_removes_the_original(
+def test_deleting_an_image_removes_the_original_and_the_thumbnails_made_at_upload(
     basic_user: User,
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     image = uploaded(basic_user)
-    assert len(stored_files()) == 1
+    assert len(stored_files("originals")) == len(stored_files("thumbnails")) == 1
 
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(basic_user).delete(image["url"]).status_code == 204

@@ -140,7 +140,7 @@ def test_a_grey_picture_has_a_grey_placeholder() -> None:
 
 def _vips(data: bytes) -> Any:
     fmt = processing.identify(data)
-    info = processing.inspect(data, max_pixels=10**8, max_dimension=10**5)
+    info = processing.inspect(data, limits=processing.Limits(max_pixels=10**8, max_dimension=10**5))
     assert info.format == fmt
     return processing.placeholder_source(data, info)
 

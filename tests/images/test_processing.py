@@ -416,7 +416,7 @@ def test_thumbnail_size_keeps_the_aspect_and_never_upscales(
 
 # --- identify and inspect ---------------------------------------------------------------------
 
-LIMITS = {"max_pixels": 50_000_000, "max_dimension": 20_000}
+LIMITS = processing.Limits(max_pixels=50_000_000, max_dimension=20_000)
 
 
 @pytest.mark.parametrize(
@@ -464,7 +464,7 @@ def test_identify_refuses_empty_data() -> None:
 def test_inspect_reports_the_displayed_size(
     orientation: int | None, displayed: tuple[int, int]
 ) -> None:
-    info = processing.inspect(jpeg_bytes(640, 480, orientation=orientation), **LIMITS)
+    info = processing.inspect(jpeg_bytes(640, 480, orientation=orientation), limits=LIMITS)
 
     assert (info.format, info.content_type, info.extension) == ("jpeg", "image/jpeg", "jpg")
     assert (info.width, info.height) == displayed
@@ -476,21 +476,23 @@ def test_inspect_judges_limits_from_the_header_alone() -> None:
     assert len(bomb) < 200
 
     with pytest.raises(ImageTooLarge, match=r"20000x20000 = 400\.0 megapixels"):
-        processing.inspect(bomb, **LIMITS)
+        processing.inspect(bomb, limits=LIMITS)
     with pytest.raises(CorruptImage):
-        processing.inspect(bomb, max_pixels=400_000_000, max_dimension=20_000)
+        processing.inspect(
+            bomb, limits=processing.Limits(max_pixels=400_000_000, max_dimension=20_000)
+        )
 
 
 def test_inspect_limits_are_inclusive() -> None:
     data = png_bytes(300, 200)
 
-    info = processing.inspect(data, max_pixels=60_000, max_dimension=300)
+    info = processing.inspect(data, limits=processing.Limits(max_pixels=60_000, max_dimension=300))
 
     assert (info.format, info.width, info.height) == ("png", 300, 200)
     with pytest.raises(ImageTooLarge, match="megapixels"):
-        processing.inspect(data, max_pixels=59_999, max_dimension=300)
+        processing.inspect(data, limits=processing.Limits(max_pixels=59_999, max_dimension=300))
     with pytest.raises(ImageTooLarge, match="no side may exceed 299 pixels"):
-        processing.inspect(data, max_pixels=60_000, max_dimension=299)
+        processing.inspect(data, limits=processing.Limits(max_pixels=60_000, max_dimension=299))
 
 
 @pytest.mark.parametrize(
@@ -500,12 +502,12 @@ def test_inspect_limits_are_inclusive() -> None:
 )
 def test_inspect_refuses_truncated_files(data: bytes) -> None:
     with pytest.raises(CorruptImage, match="truncated or corrupt"):
-        processing.inspect(data, **LIMITS)
+        processing.inspect(data, limits=LIMITS)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (5000, 1), (1, 5000)])
 def test_inspect_accepts_tiny_and_thin_jpegs(size: tuple[int, int]) -> None:
-    info = processing.inspect(jpeg_bytes(*size), **LIMITS)
+    info = processing.inspect(jpeg_bytes(*size), limits=LIMITS)
 
     assert (info.width, info.height) == size
 
@@ -513,9 +515,7 @@ def test_inspect_accepts_tiny_and_thin_jpegs(size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("size", [(641, 479), (3, 5000), (5000, 3), (1, 1)])
 def test_made_thumbnails_are_the_size_they_claim(size: tuple[int, int]) -> None:
     data = jpeg_bytes(*size)
-    info = processing.inspect(data, **LIMITS)
-
-    made = processing.make_thumbnails(data, info=info, heights=[1, 2, 100, 200, 400])
+    made = processing.process(data, limits=LIMITS, heights=[1, 2, 100, 200, 400]).thumbnails
 
     for height, thumb in made.items():
         assert (thumb.width, thumb.height) == expected_size(*size, height)

@@ -17,10 +17,10 @@ from config.celery import app as celery_app
 from pixtier.accounts import tasks as account_tasks
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from pixtier.images import tasks
-from pixtier.images.models import Image, Thumbnail
+from pixtier.images.models import Thumbnail
 from pixtier.links import tasks as link_tasks
 from pixtier.links.models import ExpiringLink
-from tests.helpers import stored_files
+from tests.helpers import forget_thumbnails, stored_files
 
 ALL_TASKS = [
     account_tasks.purge_sign_in_records,
@@ -59,7 +59,7 @@ def test_tasks_ack_late_and_retry_storage_errors_with_backoff(task: Any) -> None
     assert task.max_retries
 
 
-def test_an_upload_in_celery_mode_queues_its_thumbnails_on_commit(
+def test_an_upload_in_celery_mode_queues_nothing_its_thumbnails_are_ready(
     eager: None,
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
@@ -67,12 +67,9 @@ def test_an_upload_in_celery_mode_queues_its_thumbnails_on_commit(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False) as queued:
         image = uploaded(enterprise_user)
-    assert ready(image["id"]) == []  # nothing before the row commits
 
-    for callback in queued:
-        callback()
-
-    assert ready(image["id"]) == [200, 400]
+    assert ready(image["id"]) == [200, 400]  # made by the upload's own decode
+    assert queued == []
 
 
 def test_a_height_added_in_celery_mode_is_backfilled_by_the_task(
@@ -94,6 +91,7 @@ def test_the_thumbnails_task_is_idempotent(
     enterprise_user: User, uploaded: Callable[..., dict[str, Any]]
 ) -> None:
     image = uploaded(enterprise_user)
+    forget_thumbnails(image["id"])
 
     first = tasks.generate_thumbnails.apply(args=[image["id"]]).get()
     files = stored_files()
@@ -117,6 +115,7 @@ def test_the_thumbnails_task_looks_again_while_another_process_holds_a_claim(
     """Eagerly the retries come at once (and run out); on a worker each waits until the
     claim could be stale, so a dead holder's claim is taken over (tests/integration)."""
     image = uploaded(enterprise_user)
+    forget_thumbnails(image["id"])
     Thumbnail.objects.create(
         image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
     )
@@ -150,10 +149,9 @@ def test_the_periodic_tasks_purge_links_and_prune_thumbnails(
     assert ready(image["id"]) == [200]
 
 
-def test_an_upload_still_succeeds_when_the_broker_is_down(
+def test_a_tier_change_still_succeeds_when_the_broker_is_down(
     settings: Any,
-    enterprise_user: User,
-    uploaded: Callable[..., dict[str, Any]],
+    tier: Callable[[str], Tier],
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -164,9 +162,9 @@ def test_an_upload_still_succeeds_when_the_broker_is_down(
         raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     # No broker is stopped here; this stands in for kombu failing to publish.
-    monkeypatch.setattr(tasks.generate_thumbnails, "delay", broker_down)
+    monkeypatch.setattr(tasks.backfill_tier, "delay", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
-        image = uploaded(enterprise_user)  # asserts the 201
+        ThumbnailSize.objects.create(tier=tier("Basic"), height=300)
 
-    assert Image.objects.filter(pk=image["id"]).exists()
-    assert "could not queue pixtier.images.tasks.generate_thumbnails" in caplog.text
+    assert ThumbnailSize.objects.filter(tier=tier("Basic"), height=300).exists()
+    assert "could not queue pixtier.images.tasks.backfill_tier" in caplog.text

@@ -1,5 +1,6 @@
-"""Thumbnails: made once (even under concurrent requests), stored, reused, and made in the
-background right after an upload."""
+"""Thumbnails: made by the upload's own decode (ready when it answers), and otherwise
+(a height added to a tier) made once on demand even under concurrent requests, stored,
+reused."""
 
 import io
 import threading
@@ -18,9 +19,9 @@ from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
-from pixtier.images import processing, tasks, thumbnails
-from pixtier.images.models import Image, Thumbnail
-from tests.helpers import jpeg_bytes, png_bytes, stored_files
+from pixtier.images import processing, thumbnails
+from pixtier.images.models import Thumbnail
+from tests.helpers import forget_thumbnails, jpeg_bytes, png_bytes, stored_files
 
 
 @pytest.fixture
@@ -28,14 +29,14 @@ def generations(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
     """How many times each height went through the image pipeline (calls through)."""
     made: Counter[int] = Counter()
     lock = threading.Lock()
-    real = processing.make_thumbnails
+    real = processing.process
 
-    def counting(data: bytes, **kwargs: Any) -> dict[int, processing.Rendered]:
+    def counting(data: bytes, **kwargs: Any) -> processing.Processed:
         with lock:
-            made.update(kwargs["heights"])
+            made.update(kwargs.get("heights", ()))
         return real(data, **kwargs)
 
-    monkeypatch.setattr(processing, "make_thumbnails", counting)
+    monkeypatch.setattr(processing, "process", counting)
     return made
 
 
@@ -89,7 +90,8 @@ def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
     generations: Counter[int],
 ) -> None:
     image = uploaded(enterprise_user, jpeg_bytes(1600, 1200))
-    assert not Thumbnail.objects.exists()  # background work is off: nothing made yet
+    forget_thumbnails(image["id"])
+    generations.clear()
 
     results = fetch_concurrently(enterprise_user, [thumbnail_url(image, 200)] * 8)
 
@@ -111,6 +113,8 @@ def test_concurrent_requests_for_different_heights_make_each_once(
     generations: Counter[int],
 ) -> None:
     image = uploaded(enterprise_user, png_bytes(900, 600))
+    forget_thumbnails(image["id"])
+    generations.clear()
     urls = [thumbnail_url(image, 200), thumbnail_url(image, 400)] * 4
 
     results = fetch_concurrently(enterprise_user, urls)
@@ -133,6 +137,8 @@ def test_a_waiting_request_makes_the_thumbnail_when_the_maker_gives_up(
 ) -> None:
     """A maker that fails releases its claim; whoever waits takes over at once."""
     image = uploaded(basic_user)
+    forget_thumbnails(image["id"])
+    generations.clear()
     claim = Thumbnail.objects.create(
         image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
     )
@@ -162,6 +168,8 @@ def test_a_thumbnail_is_generated_once_stored_and_reused(
     generations: Counter[int],
 ) -> None:
     image = uploaded(basic_user)
+    forget_thumbnails(image["id"])
+    generations.clear()
     client = client_for(basic_user)
 
     first = client.get(thumbnail_url(image, 200))
@@ -206,6 +214,8 @@ def test_a_stale_claim_is_taken_over_and_the_thumbnail_served(
     generations: Counter[int],
 ) -> None:
     image = uploaded(basic_user)
+    forget_thumbnails(image["id"])
+    generations.clear()
     abandoned_at = timezone.now() - timedelta(seconds=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
     Thumbnail.objects.create(
         image_id=image["id"], height=200, format="jpeg", claimed_at=abandoned_at
@@ -248,6 +258,8 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     clock = FakeClock()
     monkeypatch.setattr(thumbnails, "CLOCK", thumbnails.WaitClock(clock.now, clock.sleep))
     image = uploaded(basic_user)
+    forget_thumbnails(image["id"])
+    generations.clear()
     Thumbnail.objects.create(
         image_id=image["id"], height=200, format="jpeg", claimed_at=timezone.now()
     )
@@ -265,19 +277,20 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
     assert thumbnail_files(200) == []
 
 
-def test_thumbnails_of_every_tier_height_exist_right_after_upload(
+@pytest.mark.parametrize("background", ["off", "sync", "thread"])
+def test_the_upload_answers_with_every_tier_height_ready_from_one_decode(
     settings: Any,
+    background: str,
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
     client_for: Callable[[User | None], APIClient],
-    django_capture_on_commit_callbacks: Any,
     generations: Counter[int],
 ) -> None:
-    settings.PIXTIER_BACKGROUND = "sync"
+    settings.PIXTIER_BACKGROUND = background
 
-    with django_capture_on_commit_callbacks(execute=True):
-        image = uploaded(enterprise_user, jpeg_bytes(1200, 900))
+    image = uploaded(enterprise_user, jpeg_bytes(1200, 900))
 
+    # Ready when the upload answers, whatever the background mode: no job to wait for.
     thumbs = Thumbnail.objects.filter(image_id=image["id"])
     assert {(t.height, t.state) for t in thumbs} == {
         (200, Thumbnail.State.READY),
@@ -285,51 +298,19 @@ def test_thumbnails_of_every_tier_height_exist_right_after_upload(
     }
     for thumb in thumbs:
         assert default_storage.exists(thumb.key)
-    assert generations == Counter({200: 1, 400: 1})
+    assert generations == Counter({200: 1, 400: 1})  # one decode made both
 
-    # Requests then only read what the background made.
+    # Requests then only read them.
     client = client_for(enterprise_user)
     for entry in image["thumbnails"]:
-        assert client.get(entry["url"]).status_code == 200
-    assert generations == Counter({200: 1, 400: 1})
-
-
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_background_thread_makes_the_thumbnails_soon_after_upload(
-    settings: Any,
-    premium_user: User,
-    uploaded: Callable[..., dict[str, Any]],
-    generations: Counter[int],
-) -> None:
-    settings.PIXTIER_BACKGROUND = "thread"
-
-    image = uploaded(premium_user)  # committed at once: the job is queued on commit
-
-    deadline = time.monotonic() + 20
-    ready = Thumbnail.objects.filter(image_id=image["id"], state=Thumbnail.State.READY)
-    while ready.count() < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    # Let the worker finish (and close its connection) before the test's teardown.
-    assert tasks._executor is not None
-    tasks._executor.submit(lambda: None).result(timeout=10)
-    assert sorted(ready.values_list("height", flat=True)) == [200, 400]
+        response = client.get(entry["url"])
+        assert response.status_code == 200
+        assert PILImage.open(io.BytesIO(response.getvalue())).size == (
+            entry["width"],
+            entry["height"],
+        )
     assert generations == Counter({200: 1, 400: 1})
     assert len(thumbnail_files(200)) == len(thumbnail_files(400)) == 1
-
-
-def test_without_background_work_nothing_is_made_until_asked(
-    enterprise_user: User,
-    uploaded: Callable[..., dict[str, Any]],
-    django_capture_on_commit_callbacks: Any,
-    generations: Counter[int],
-) -> None:
-    with django_capture_on_commit_callbacks(execute=True):
-        image = uploaded(enterprise_user)
-
-    assert Image.objects.filter(pk=image["id"]).exists()
-    assert not Thumbnail.objects.exists()
-    assert not generations
-    assert [name for name in stored_files() if name.startswith("thumbnails/")] == []
 
 
 def test_a_height_outside_the_tier_is_refused_and_not_made(
@@ -339,6 +320,7 @@ def test_a_height_outside_the_tier_is_refused_and_not_made(
     generations: Counter[int],
 ) -> None:
     image = uploaded(basic_user)
+    generations.clear()
 
     response = client_for(basic_user).get(image["thumbnails"][0]["url"].replace("/200/", "/400/"))
 

@@ -367,7 +367,8 @@ def test_it_stores_a_png_or_jpeg_byte_for_byte(
     assert original["Content-Type"] == content_type
     assert original.getvalue() == data
     assert Image.objects.count() == 1
-    assert len(stored_files()) == 1
+    assert len(stored_files("originals")) == 1
+    assert len(stored_files("thumbnails")) == 2  # the Premium tier's heights
 
 
 def test_the_title_defaults_to_the_file_name_without_extension(client: APIClient) -> None:
@@ -407,7 +408,7 @@ def test_the_content_decides_the_type_not_the_name_or_content_type(
     original = premium.get(body["original"])
     assert original["Content-Type"] == actual_type
     assert original.getvalue() == data
-    [stored] = stored_files()
+    [stored] = stored_files("originals")
     assert stored.endswith(".png" if actual_type == "image/png" else ".jpg")
 
 

@@ -22,7 +22,7 @@ from PIL import Image as PILImage
 from pixtier.accounts.models import User
 from pixtier.images.models import Thumbnail
 from pixtier.images.tasks import generate_thumbnails
-from tests.helpers import jpeg_bytes
+from tests.helpers import forget_thumbnails, jpeg_bytes
 from tests.integration.helpers import (
     bearer,
     bucket_objects,
@@ -53,6 +53,7 @@ def test_two_servers_and_a_worker_make_a_missing_thumbnail_once(
     tmp_path: Path,
 ) -> None:
     image = uploaded(enterprise_user, jpeg_bytes(2400, 1800))
+    forget_thumbnails(image["id"])  # a height added since the upload: made on demand
     assert not Thumbnail.objects.exists()  # nothing made in advance
     env = {**service_env, "BACKGROUND_MODE": "off"}
     logs = [tmp_path / "web-a.log", tmp_path / "web-b.log", tmp_path / "worker.log"]
@@ -206,6 +207,7 @@ def test_a_worker_killed_mid_upload_leaves_nothing_visible_and_the_thumbnail_is_
     settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS = claim_seconds
     settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 1
     image = uploaded(enterprise_user, jpeg_bytes(2400, 1800))
+    forget_thumbnails(image["id"])  # a height added since the upload: made on demand
     worker_log = tmp_path / "worker.log"
     endpoint = django_settings.STORAGES["default"]["OPTIONS"]["endpoint_url"]
 
