@@ -26,6 +26,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import Tier, User
 from pixtier.delivery import presign_seconds
 from pixtier.images.models import Image, Thumbnail
+from pixtier.links.models import ExpiringLink
 from tests.helpers import ORIGINAL, share
 
 LOCAL = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -193,6 +194,22 @@ def test_x_accel_serves_an_expiring_link_with_caching_bound_to_the_link(
     assert response["Cache-Control"] == "private, max-age=100"
     assert response["Expires"] == http_date(expires_at.timestamp())
     assert_refused(expired, 410)
+
+
+def test_x_accel_counts_a_limited_link_by_the_range_nginx_will_send(
+    x_accel: Path, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, max_downloads=2)
+
+    later_range = anonymous.get(link["url"], HTTP_RANGE="bytes=100-")  # nginx sends a part
+    first_range = anonymous.get(link["url"], HTTP_RANGE="bytes=0-99")  # the download starts
+    whole = anonymous.get(link["url"])
+    used_up = anonymous.get(link["url"])
+
+    assert [r.status_code for r in (later_range, first_range, whole)] == [200, 200, 200]
+    assert all("X-Accel-Redirect" in r for r in (later_range, first_range, whole))
+    assert_refused(used_up, 410)
+    assert ExpiringLink.objects.get(pk=link["id"]).downloads == 2
 
 
 def test_x_accel_refuses_to_run_on_object_storage(
