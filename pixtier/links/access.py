@@ -32,6 +32,7 @@ from pixtier.images.access import (
     original_format,
     stored_file,
     thumbnail_format,
+    thumbnail_in,
     thumbnail_made,
     tier_allows,
 )
@@ -175,8 +176,10 @@ def _decide(link_id: uuid.UUID, now: int, formats: FormatRequest | None) -> Link
     fmt = thumbnail_format(image, formats)
     # The one query read the thumbnail in the original's format; another is made or read
     # on its own.
-    if height is not None and (thumb[0] is None or fmt != image_format(image)):
-        thumb = thumbnail_made(image.id, height=height, tier_id=tier_id, fmt=fmt)
+    if height is not None and fmt != image_format(image):
+        thumb = thumbnail_in(image.id, height=height, tier_id=tier_id, fmt=fmt)
+    elif height is not None and thumb[0] is None:
+        thumb = thumbnail_made(image.id, height=height, tier_id=tier_id)
     return LinkFile(
         link_id=link_id,
         owner_id=owner_id,
