@@ -134,7 +134,12 @@ def test_readyz_names_the_database_when_it_is_unreachable(
 
 
 @pytest.mark.django_db
-def test_readyz_names_the_storage_when_the_object_store_is_unreachable(settings: Any) -> None:
+def test_readyz_names_the_storage_when_the_object_store_is_unreachable(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A refused connection is "down", however long a loaded machine takes to build the S3
+    # client: the time limit is the next test's subject, not this one's.
+    monkeypatch.setattr(health, "READY_TIMEOUT_SECONDS", 60.0)
     with storage_at(settings, s3_storage_at(f"http://127.0.0.1:{closed_port()}")):
         response = Client().get("/readyz")
     assert response.status_code == 503
@@ -158,7 +163,9 @@ def test_readyz_answers_in_bounded_time_when_the_object_store_hangs(settings: An
     # Closing the socket resets the pending connection, so the check ends now.
     assert response.status_code == 503
     assert response.json()["checks"]["storage"] == "timeout"
-    assert health.READY_TIMEOUT_SECONDS <= elapsed < health.READY_TIMEOUT_SECONDS + 1.5
+    # Bounded by the readiness limit, far below the 20 s read timeout (the margin is for
+    # a loaded machine).
+    assert health.READY_TIMEOUT_SECONDS <= elapsed < health.READY_TIMEOUT_SECONDS + 10
 
 
 @pytest.mark.django_db
