@@ -114,6 +114,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.formats
 	$(BIN)/python -m bench.access --baseline $(ACCESS_BASELINE)
 	$(BIN)/python -m bench.links
+	$(BIN)/python -m bench.decode
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

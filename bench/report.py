@@ -419,6 +419,9 @@ def render(
         "- Links that count (req/s with and without a limit, with and without Redis; "
         "concurrency on PostgreSQL and SQLite): "
         "[docs/benchmarks/links.md](docs/benchmarks/links.md), `python -m bench.links`.",
+        "- The decode path (one budgeted decode per upload, hostile files; before and after "
+        "issue 14): [docs/benchmarks/decode.md](docs/benchmarks/decode.md), "
+        "`python -m bench.decode` (`--before DIR` with an extracted older tree).",
         "",
         "## Machine",
         "",
