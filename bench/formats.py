@@ -62,13 +62,10 @@ def _pixels(data: bytes) -> np.ndarray:
 
 
 def _thumbnail(data: bytes, info: processing.ImageInfo, height: int) -> pyvips.Image:
-    """The resized picture as Pixtier makes it, before encoding."""
-    width, h = processing.thumbnail_size(info.width, info.height, height)
-    source = processing._decode(data, info, (width, h))
-    resized = source.thumbnail_image(
-        width, height=h, size="force", **processing._colour_options(source)
-    )
-    return processing._to_8bit(resized).copy_memory()
+    """The resized picture as Pixtier makes it (its upload's decode), before encoding."""
+    smallest = processing.process(data, limits=processing.DEFAULT_LIMITS, heights=[height]).smallest
+    assert smallest is not None
+    return smallest
 
 
 def _is_opaque(inp: inputs.Input) -> bool:

@@ -25,7 +25,13 @@ from pixtier.common.prepared import Prepared
 from pixtier.delivery import Decision, StoredFile
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.negotiation import FormatRequest
-from pixtier.images.processing import CONTENT_TYPES, EXTENSIONS, Format, OutputFormat
+from pixtier.images.processing import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    OUTPUT_FORMATS,
+    Format,
+    OutputFormat,
+)
 
 EXTENSIONS_BY_TYPE = {CONTENT_TYPES[fmt]: EXTENSIONS[fmt] for fmt in EXTENSIONS}
 
@@ -139,16 +145,24 @@ def thumbnail_in(
 ) -> tuple[Any, ...]:
     """THUMBNAIL_FIELDS of the image's READY ``fmt`` thumbnail: one query once it is
     made (warm WebP and AVIF cost what the original's format does), else made now."""
-    ready = (
-        Thumbnail.objects.filter(
+    found = _READY_IN[fmt](image_id=image_id, height=height)
+    if found:
+        return found[0]
+    return thumbnail_made(image_id, height=height, tier_id=tier_id, fmt=fmt)
+
+
+def _ready_in(fmt: OutputFormat) -> Prepared:
+    def rows(image_id: uuid.UUID, height: int) -> QuerySet[Any]:
+        ready = Thumbnail.objects.filter(
             image_id=image_id, height=height, format=fmt, state=Thumbnail.State.READY
         )
-        .order_by()
-        .values_list(*THUMBNAIL_FIELDS)[:1]
-    )
-    for row in ready:
-        return tuple(row)
-    return thumbnail_made(image_id, height=height, tier_id=tier_id, fmt=fmt)
+        return ready.order_by().values_list(*THUMBNAIL_FIELDS)[:1]
+
+    return Prepared(rows, image_id=uuid.UUID, height=int)
+
+
+# One query per format, written once by the ORM and only bound per download.
+_READY_IN = {fmt: _ready_in(fmt) for fmt in OUTPUT_FORMATS}
 
 
 def original_format(content_type: str) -> Substr:
