@@ -104,7 +104,8 @@ services-down:
 # Measure Pixtier side by side with baselines and write BENCHMARKS.md (under 10 minutes;
 # needs the local PostgreSQL, redis-server and nginx; installs wrk when it can).
 # The access path's "before": the last commit before issue 13's work.
-ACCESS_BASELINE ?= acc80f8
+# The code before issues 13 and 14 (access and decode parts measure it side by side).
+BENCH_BASELINE ?= acc80f8
 .PHONY: bench
 bench: $(STAMP)
 	$(BIN)/python -c 'import numpy' 2>/dev/null || $(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -112,9 +113,11 @@ bench: $(STAMP)
 		|| echo "bench: no wrk; a Python load generator stands in"
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.formats
-	$(BIN)/python -m bench.access --baseline $(ACCESS_BASELINE)
+	$(BIN)/python -m bench.access --baseline $(BENCH_BASELINE)
 	$(BIN)/python -m bench.links
-	$(BIN)/python -m bench.decode
+	rm -rf var/bench-baseline && mkdir -p var/bench-baseline \
+		&& git archive $(BENCH_BASELINE) | tar -x -C var/bench-baseline
+	$(BIN)/python -m bench.decode --before var/bench-baseline
 
 # What a scheduler runs periodically in the embedded mode.
 maintenance: $(STAMP)

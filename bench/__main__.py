@@ -78,6 +78,8 @@ def services(scratch: Path, jpeg: Path) -> dict[str, Any]:
             "LOG_LEVEL": "WARNING",
             # One load generator on one address would hit every rate limit at once.
             **{f"THROTTLE_{scope}": "off" for scope in THROTTLES},
+            # The store-only baseline endpoint takes an upload-sized body like the upload.
+            "MAX_REQUEST_BYTES": str(30 * 1024 * 1024),
         }
         subprocess.run(
             [sys.executable, "-m", "bench.service", str(scratch), str(jpeg), str(out)],
