@@ -204,6 +204,8 @@ AXES_CLIENT_IP_CALLABLE = "pixtier.accounts.lockout.client_address"
 AXES_LOCKOUT_CALLABLE = "pixtier.accounts.lockout.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_HTTP_RESPONSE_CODE = 429
+# Not a banner on every manage.py command and every process start.
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -393,16 +395,22 @@ SPECTACULAR_SETTINGS = {
 LOGIN_URL = "rest_framework:login"
 LOGIN_REDIRECT_URL = "/api/v1/"
 
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {
         "handlers": ["console"],
-        "level": env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
+        "level": LOG_LEVEL,
     },
     # libvips narrates every operation at INFO through GLib; keep only its warnings.
-    "loggers": {"pyvips": {"level": "WARNING"}},
+    "loggers": {
+        "pyvips": {"level": "WARNING"},
+        # Django's own console handler would print every django.* line a second time
+        # through the root's; the root's alone prints them.
+        "django": {"handlers": [], "level": LOG_LEVEL},
+    },
 }
 
 # --- Pixtier ---------------------------------------------------------------------------

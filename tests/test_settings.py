@@ -147,3 +147,17 @@ def test_a_variable_given_twice_or_from_a_missing_file_stops_start_up(
     monkeypatch.delenv("SECRET_KEY")
     with pytest.raises(ImproperlyConfigured, match=r"SECRET_KEY_FILE=.* cannot be read"):
         env_str("SECRET_KEY", "")
+
+
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_a_log_line_is_printed_once(tmp_path: Path, debug: str) -> None:
+    """Django's console handler (on with DEBUG) and the root's printed every django.*
+    line twice under runserver."""
+    log = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').warning('ping')"
+    )
+    env = {**production(tmp_path), "DEBUG": debug, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = run(["-c", log], env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("ping") == 1, result.stderr
