@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
 from pixtier.images import processing
 from pixtier.images.models import Thumbnail
+from tests.concurrency import at_once
 from tests.helpers import ORIGINAL, body_of, png_bytes, share
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
@@ -205,32 +205,17 @@ def test_an_expiring_link_to_the_original_keeps_its_format(
 
 def fetch_concurrently(user: User, requests: list[tuple[str, str]]) -> list[Any]:
     """GET every (url, Accept) at the same moment, each from its own thread and client."""
-    barrier = threading.Barrier(len(requests))
-    results: list[Any] = [None] * len(requests)
 
-    def fetch(index: int) -> None:
-        client = APIClient()
-        client.force_authenticate(user)
-        url, accept = requests[index]
-        try:
-            barrier.wait(timeout=10)
+    def fetcher(url: str, accept: str) -> Callable[[], tuple[int, str, bytes]]:
+        def fetch() -> tuple[int, str, bytes]:
+            client = APIClient()
+            client.force_authenticate(user)
             response = client.get(url, HTTP_ACCEPT=accept)
-            results[index] = (response.status_code, response["Content-Type"], body_of(response))
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connection.close()
+            return response.status_code, response["Content-Type"], body_of(response)
 
-    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(requests))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    assert all(result is not None for result in results), "a request did not finish"
-    return results
+        return fetch
+
+    return at_once([fetcher(url, accept) for url, accept in requests])
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

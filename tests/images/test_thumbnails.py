@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 from pixtier.accounts.models import User
 from pixtier.images import processing, thumbnails
 from pixtier.images.models import Thumbnail
+from tests.concurrency import at_once
 from tests.helpers import forget_thumbnails, jpeg_bytes, png_bytes, stored_files
 
 
@@ -56,31 +57,17 @@ def thumbnail_url(image: dict[str, Any], height: int) -> str:
 
 def fetch_concurrently(user: User, urls: list[str]) -> list[tuple[int, bytes]]:
     """GET every URL at the same moment, each from its own thread and client."""
-    barrier = threading.Barrier(len(urls))
-    results: list[tuple[int, bytes] | BaseException | None] = [None] * len(urls)
 
-    def fetch(index: int) -> None:
-        client = APIClient()
-        client.force_authenticate(user)
-        try:
-            barrier.wait(timeout=10)
-            response = client.get(urls[index])
-            results[index] = (response.status_code, response.getvalue())
-        except BaseException as exc:
-            results[index] = exc
-        finally:
-            connection.close()
+    def fetcher(url: str) -> Callable[[], tuple[int, bytes]]:
+        def fetch() -> tuple[int, bytes]:
+            client = APIClient()
+            client.force_authenticate(user)
+            response = client.get(url)
+            return response.status_code, response.getvalue()
 
-    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(len(urls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    assert all(result is not None for result in results), "a request did not finish"
-    return results  # type: ignore[return-value]
+        return fetch
+
+    return at_once([fetcher(url) for url in urls])
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
