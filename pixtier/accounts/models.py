@@ -89,8 +89,9 @@ def upload_limit(tier_limit: int | None) -> int:
 
 
 class ThumbnailSize(AccessModel):
-    # Adding a height takes nothing away; changing or removing one does (save() of an
-    # existing row, delete()).
+    # Changing or removing a height takes access away; adding one gives it, and the cached
+    # tier capabilities that lack it must go as well (SPEC §1: at once).
+    adding_changes_access = True
     objects = TierQuerySet.as_manager()
 
     tier = models.ForeignKey(Tier, on_delete=models.CASCADE, related_name="sizes")

@@ -64,15 +64,23 @@ class AccessModel(models.Model):
     """``save()`` of an existing row and ``delete()`` outdate the owners' decisions."""
 
     access_fields: ClassVar[frozenset[str]] = frozenset({"*"})
+    # Whether a new row changes what cached decisions say (a tier's new height must be
+    # served at once, so the cached capabilities that lack it are outdated too).
+    adding_changes_access: ClassVar[bool] = False
 
     class Meta:
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         fields = kwargs.get("update_fields")
-        changes = not self._state.adding and (
-            fields is None or "*" in self.access_fields or bool(self.access_fields & set(fields))
-        )
+        if self._state.adding:
+            changes = self.adding_changes_access
+        else:
+            changes = (
+                fields is None
+                or "*" in self.access_fields
+                or bool(self.access_fields & set(fields))
+            )
         if not changes:
             super().save(*args, **kwargs)
             return
