@@ -129,6 +129,9 @@ def test_the_secret_key_may_come_from_a_file(tmp_path: Path) -> None:
 def test_any_variable_may_come_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "password").write_text("s3cr3t\n")
     (tmp_path / "seconds").write_text("42")
+    # The services pass sets both as plain variables; a variable comes from one place.
+    monkeypatch.delenv("S3_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("DATABASE_CONN_MAX_AGE", raising=False)
     monkeypatch.setenv("S3_SECRET_ACCESS_KEY_FILE", str(tmp_path / "password"))
     monkeypatch.setenv("DATABASE_CONN_MAX_AGE_FILE", str(tmp_path / "seconds"))
 
