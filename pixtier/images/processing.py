@@ -8,6 +8,8 @@ refused before any pixel is read.
 import logging
 import re
 import threading
+import time
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -547,10 +549,22 @@ class _LoaderWarnings(logging.Handler):
 
     libjpeg reports damaged picture data as a warning, and libvips (``fail_on="warning"``)
     fails the read on it, except when the damage is met in the very last rows read: then
-    libvips only logs "read gave N warnings" as the loader closes, in the thread that
-    releases it. A decode shrunk on load for a thumbnail reads its last rows in one go
-    more often than a full-scale one (tests/images/test_decode_strictness.py).
+    libvips only logs "read gave N warnings" when the loader closes, in the thread that
+    drops its last reference. A decode shrunk on load for a thumbnail reads its last rows
+    in one go more often than a full-scale one (tests/images/test_decode_strictness.py).
+
+    Two things make the capture deterministic (docs/decode.md):
+
+    - the pass closes its loader itself, inside the window, by dropping the last
+      reference in its own thread (``_release``: checked, not assumed);
+    - the window opens only once a WARNING sent through the ``pyvips`` logger, as pyvips
+      forwards libvips's, is known to reach this handler: logging set up again since (a
+      handler removed, the logger disabled or raised above WARNING by a framework's
+      setup) is repaired, and what cannot be (``logging.disable``, a filter) fails the
+      decode loudly instead of letting damaged files through.
     """
+
+    _PROBE = "pixtier: is the libvips warning channel open?"
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -571,9 +585,28 @@ class _LoaderWarnings(logging.Handler):
             vips_log.setLevel(logging.WARNING)
         vips_log.disabled = False
 
+    def _reaches_me(self) -> bool:
+        """Would a WARNING that pyvips forwards from libvips get here? The decisions
+        ``Logger.log`` takes, in its order, for a record like the loader's."""
+        vips_log = logging.getLogger("pyvips")
+        probe = vips_log.makeRecord("pyvips", logging.WARNING, __file__, 0, self._PROBE, (), None)
+        return (
+            pyvips.logger is vips_log
+            and vips_log.isEnabledFor(logging.WARNING)  # levels, and logging.disable
+            and not vips_log.disabled
+            and bool(vips_log.filter(probe))
+            and self in vips_log.handlers
+            and self.level <= logging.WARNING
+        )
+
     @contextmanager
     def collecting(self) -> Iterator[list[str]]:
         self.attach()
+        if not self._reaches_me():
+            raise RuntimeError(
+                "libvips's warnings do not reach the decode (logging of 'pyvips' is "
+                "disabled or filtered): JPEG damage in the last rows would go unseen."
+            )
         messages: list[str] = []
         self._local.messages = messages
         try:
@@ -583,6 +616,21 @@ class _LoaderWarnings(logging.Handler):
 
 
 _loader_warnings = _LoaderWarnings()
+# How long ``_release`` waits for libvips to let go of a loader (it never has to here:
+# the computation has finished, and its threads have released their regions).
+_RELEASE_SECONDS = 1.0
+
+
+def _release(loader: pyvips.Image) -> None:
+    """Drop the caller's reference to ``loader``, checked to be the last one, so the
+    loader closes now, in this thread (and its end-of-read warnings are emitted here)."""
+    count = pyvips.ffi.cast("GObject *", loader.pointer)
+    waited = 0.0
+    while count.ref_count > 1 and waited < _RELEASE_SECONDS:
+        time.sleep(0.001)
+        waited += 0.001
+    if count.ref_count > 1:
+        raise RuntimeError("libvips still holds the decoded file's loader after the decode.")
 
 
 def _decode_pass(
@@ -591,19 +639,15 @@ def _decode_pass(
     """Decode every pixel once under the time budget; the ``target`` thumbnail in memory
     (None without a target: the decode only validates)."""
     name = prepared.info.format.upper()
-    # The loader is released when the deadline lets go of it: its warnings are in then.
-    with (
-        _loader_warnings.collecting() as warnings,
-        _Deadline(limits.max_decode_seconds) as deadline,
-    ):
+    with _loader_warnings.collecting() as warnings:
         try:
-            largest = _decode(prepared, target, deadline)
+            largest = _decode(prepared, target, limits.max_decode_seconds)
+        except _TimedOut as exc:
+            raise OverBudget(
+                f"Decoding the {name} took longer than the {limits.max_decode_seconds:g} s "
+                f"allowed for one image."
+            ) from exc.__cause__
         except pyvips.Error as exc:
-            if deadline.expired:
-                raise OverBudget(
-                    f"Decoding the {name} took longer than the {limits.max_decode_seconds:g} s "
-                    f"allowed for one image."
-                ) from exc
             raise CorruptImage(
                 f"The {name} file is truncated or corrupt and cannot be decoded."
             ) from exc
@@ -612,8 +656,12 @@ def _decode_pass(
     return largest
 
 
+class _TimedOut(Exception):
+    """The decode's time budget ran out (libvips was told to stop)."""
+
+
 def _decode(
-    prepared: _Prepared, target: tuple[int, int] | None, deadline: _Deadline
+    prepared: _Prepared, target: tuple[int, int] | None, seconds: float
 ) -> pyvips.Image | None:
     info = prepared.info
     if info.format == "jpeg":
@@ -624,18 +672,38 @@ def _decode(
         )
     else:
         source = _load(prepared.decodable, "png", access="sequential")
-    deadline.watch(source)
-    if target is None:
-        source.avg()
-        return None
-    width, height = target
-    # thumbnail_image premultiplies alpha, resizes (box shrink, then Lanczos 3) and turns
-    # the picture upright; the target size is the displayed one.
-    thumbnail = source.thumbnail_image(
-        width, height=height, size="force", **_colour_options(source)
-    )
-    deadline.watch(thumbnail)
-    largest: pyvips.Image = thumbnail.copy_memory()
+    largest: pyvips.Image | None = None
+    thumbnail: pyvips.Image | None = None
+    deadline = _Deadline(seconds)
+    decoded = False
+    try:
+        with deadline:
+            deadline.watch(source)
+            if target is None:
+                source.avg()
+            else:
+                width, height = target
+                # thumbnail_image premultiplies alpha, resizes (box shrink, then Lanczos 3)
+                # and turns the picture upright; the target size is the displayed one.
+                thumbnail = source.thumbnail_image(
+                    width, height=height, size="force", **_colour_options(source)
+                )
+                deadline.watch(thumbnail)
+                largest = thumbnail.copy_memory()
+        decoded = True
+    except pyvips.Error as exc:
+        # The traceback's frames hold the pipeline (pyvips's own ``self``): cleared, so
+        # the refused file's loader closes here too, not in some later decode's window.
+        traceback.clear_frames(exc.__traceback__)
+        if deadline.expired:
+            raise _TimedOut from exc
+        raise
+    finally:
+        # Every reference to the pipeline goes here; after a decode, the loader's last.
+        del thumbnail
+        if decoded:
+            _release(source)
+        del source
     return largest
 
 
