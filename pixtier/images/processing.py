@@ -532,7 +532,8 @@ def process(
     for index, (width, height) in enumerate(targets):
         image = largest
         if index:
-            image = largest.thumbnail_image(width, height=height, size="force")
+            # In memory: its encoder and the placeholder then read pixels resized once.
+            image = largest.thumbnail_image(width, height=height, size="force").copy_memory()
         smallest = _to_8bit(image)
         rendered[width, height] = Rendered(
             _encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality), width, height
