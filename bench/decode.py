@@ -270,6 +270,40 @@ STAGES = [
 ]
 
 
+STAGES_EXPLAINED = [
+    "What each stage is, and why nothing cheaper is left in it:",
+    "",
+    "- **Decode at the shrink scale + resize to the largest** is the floor plus the Lanczos",
+    "  resize to the 400 px thumbnail and its copy into memory. A 12 MP JPEG is decoded at",
+    "  1/4 (1000x750): 1/8 would be 500x375, below the 400 px asked for, and the scale must",
+    "  leave the resize a factor of 1.5 (a DCT-scaled decode is close to a box filter;",
+    "  BENCHMARKS.md). A PNG cannot be decoded for less than every pixel.",
+    "- **Smaller heights + encode all**: the 200 px thumbnail is resized from the 400 px one",
+    "  in memory (no second decode, and held for the placeholder), then both are encoded:",
+    "  JPEG at Q85 without optimize_coding (which doubles an encode for 1.5 % of the bytes),",
+    "  PNG at zlib level 2 with the Sub filter (processing.py has the measurements).",
+    "- **Structure walk**: the JPEG's markers are walked to count scans and their work and",
+    "  to see the end marker (the budgets, and truncation a shrunk decode would not see);",
+    "  the scan's entropy-coded data is skipped with one regex search (about 1 ms for 2 MB).",
+    "- **Header, limits**: libvips reads the header (size, EXIF orientation) so pixel and",
+    "  side limits refuse a file before any pixel is decoded.",
+    "- **Placeholder**: BlurHash and dominant colour from the smallest thumbnail's pixels,",
+    "  already in memory.",
+    "- **Storage writes, sha256**: the original has to be stored and its digest is part of",
+    "  its row; the store-only request pays the same write (and its multipart parsing), which",
+    "  is why the p50 target is measured above it.",
+    "- **Quota checks**: SPEC 11; once before anything is read, once under the owner's lock",
+    "  in the transaction that records the image.",
+    "- **Django + DRF**: middleware, the multipart parser reading the body, serializers; the",
+    "  store-only request pays most of it too.",
+    "",
+    "The two thumbnail GETs after an upload cost a couple of milliseconds (they serve the",
+    "files the upload made). The p50 ratio depends on the machine's load more than the CPU",
+    "ratios do: a loaded machine stretches the upload's wall time and the floor's unequally",
+    "(the floor is one libvips call; the upload also waits on the database and the disk).",
+]
+
+
 def _stages(post: Any, data: bytes, fmt: str, floor: Any) -> dict[str, float]:
     import hashlib
 
@@ -547,6 +581,8 @@ def _report(
         "by the floor measured in the same loop).",
         "",
         *_stages_table(after),
+        "",
+        *STAGES_EXPLAINED,
         "",
         hostile,
     ]
