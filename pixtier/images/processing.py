@@ -640,6 +640,11 @@ def _decode_pass(
     """Decode every pixel once under the time budget; the ``target`` thumbnail in memory
     (None without a target: the decode only validates)."""
     name = prepared.info.format.upper()
+    if pyvips.cache_get_max():
+        # ``configure`` turns libvips's operation cache off for the process; without it
+        # (a script, a shell) the cache would hold the loader, which then closes long
+        # after the pass, its warnings unseen.
+        pyvips.cache_set_max(0)
     with _loader_warnings.collecting() as warnings:
         try:
             largest = _decode(prepared, target, limits.max_decode_seconds)

@@ -198,3 +198,16 @@ def test_the_decode_fails_loudly_when_warnings_cannot_reach_it(
 
     with pytest.raises(RuntimeError, match="warnings do not reach the decode"):
         processing.process(KINDS["baseline"](), limits=processing.Limits(), heights=[100])
+
+
+def test_damage_in_the_last_rows_is_refused_with_libvips_cache_left_on() -> None:
+    # As in a script that never called processing.configure(): the operation cache would
+    # hold the loader past the pass.
+    pyvips.cache_set_max(100)
+    try:
+        with pytest.raises(processing.CorruptImage):
+            processing.process(
+                _damaged(in_the_last_rows=True), limits=processing.Limits(), heights=[100]
+            )
+    finally:
+        pyvips.cache_set_max(0)
