@@ -382,3 +382,50 @@ def test_parse_range_answers_a_range_inside_the_file_or_nothing(size: int, heade
     if result is not None:
         start, end = result
         assert 0 <= start <= end < size
+
+
+# --- The download's short path (pixtier.common.downloads) -----------------------------
+
+
+SECURITY_HEADERS = (
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+)
+
+
+def test_downloads_carry_the_security_headers_of_every_other_answer(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any], enterprise_user: User
+) -> None:
+    from pixtier.accounts.authentication import access_token_issue
+
+    listing = owner.get("/api/v1/images/")
+    bearer = APIClient()
+    bearer.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_issue(user=enterprise_user)}")
+    downloads = {
+        "bearer": bearer.get(image["thumbnails"][0]["url"]),
+        "link": anonymous.get(share(owner, image, expires_in=300)["url"]),
+        "refused": anonymous.get(image["original"]),
+    }
+
+    assert [r.status_code for r in downloads.values()] == [200, 200, 401]
+    for response in downloads.values():
+        for header in SECURITY_HEADERS:
+            assert response[header] == listing[header], header
+    assert downloads["bearer"]["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_signed_in_browsable_api_session_downloads_its_images(
+    enterprise_user: User, image: dict[str, Any]
+) -> None:
+    session = APIClient()
+    assert session.login(username=enterprise_user.username, password="correct horse battery staple")
+
+    for url in (image["original"], image["thumbnails"][0]["url"]):
+        response = session.get(url)
+        assert response.status_code == 200
+        assert response.getvalue()[:2] == b"\xff\xd8"
+
+    session.logout()
+    assert session.get(image["original"]).status_code == 401

@@ -66,3 +66,33 @@ def test_the_docs_page_needs_no_cdn(client_for: Any) -> None:
 
     assert "cdn.jsdelivr.net" not in page
     assert "/static/drf_spectacular_sidecar/" in page
+
+
+@pytest.mark.parametrize("which", ["owner", "link"])
+def test_a_download_answers_503_when_storage_cannot_read(
+    owner: Any,
+    anonymous: Any,
+    image: dict[str, Any],
+    storage: Storage,
+    monkeypatch: pytest.MonkeyPatch,
+    which: str,
+) -> None:
+    from tests.helpers import share
+
+    url = image["thumbnails"][0]["url"]
+    client = owner
+    if which == "link":
+        url, client = share(owner, image, expires_in=300)["url"], anonymous
+
+    def refused(self: Storage, name: str, mode: str = "rb") -> Any:
+        if S3:
+            raise EndpointConnectionError(endpoint_url="http://s3.invalid")
+        raise OSError(5, "Input/output error")
+
+    # Stands in for the disk (or the object store) failing the read with its own error.
+    monkeypatch.setattr(type(storage), "_open", refused)
+    response = client.get(url)
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "File storage is unavailable; try again shortly."}
+    assert response["Retry-After"]

@@ -145,6 +145,7 @@ class BinaryApi(APIView):
                 setattr(view, name, getattr(drf_view, name))
         view.__name__ = drf_view.__name__
         view.__doc__ = cls.__doc__
+        view.binary = True  # type: ignore[attr-defined]  # for pixtier.common.downloads
         return view
 
     @classmethod

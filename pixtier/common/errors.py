@@ -144,13 +144,18 @@ class ServiceUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
-        if not isinstance(exception, (OperationalError, RedisError, *STORAGE_ERRORS)):
-            return None
-        unavailable = _translate(exception)
-        assert isinstance(unavailable, ServiceUnavailable)
-        response = _json_error(unavailable.status_code, str(unavailable.detail))
-        response["Retry-After"] = "5"
-        return response
+        return outage_response(exception)
+
+
+def outage_response(exception: Exception) -> JsonResponse | None:
+    """The 503 for a backing service's outage; None for any other exception."""
+    if not isinstance(exception, (OperationalError, RedisError, *STORAGE_ERRORS)):
+        return None
+    unavailable = _translate(exception)
+    assert isinstance(unavailable, ServiceUnavailable)
+    response = _json_error(unavailable.status_code, str(unavailable.detail))
+    response["Retry-After"] = "5"
+    return response
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
