@@ -282,6 +282,23 @@ def _disposition(stored: StoredFile) -> str:
     return content_disposition_header(as_attachment=False, filename=stored.filename) or "inline"
 
 
+# What can make an allowed GET answer anything but the whole file.
+_PARTIAL_OR_CONDITIONAL = (
+    "HTTP_RANGE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
+
+
+def asks_whole_file(request: HttpRequest) -> bool:
+    """Whether this request, if allowed, is answered with the whole file from its first
+    byte (sent here, by nginx or by the object store), known before its decision: a GET
+    with no Range and no validators."""
+    return request.method == "GET" and not any(h in request.META for h in _PARTIAL_OR_CONDITIONAL)
+
+
 _FIRST_RANGE_START = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-")
 
 

@@ -42,19 +42,31 @@ WRITE_SECONDS = 60
 # Above this many owners, one write bumps everyone's version instead.
 MAX_OWNERS = 200
 
-# One round trip: the entry (its stamps, owner and value), and the current versions and
-# busy marks of everyone and of its owner (from the entry, else from the owner hint kept
-# for its key, else as the caller says).
+# One round trip. Reads the entry (its stamps, owner and value), the owner (from the entry,
+# else from the owner hint kept for its key, else as the caller says; none for entries
+# that are not ``owned``), and the current versions and busy marks of everyone and of that
+# owner. Answers 0 while a write is in flight; the value alone when it is fresh (or {value}
+# once the tally, if asked for, is counted); else what to stamp a value read now with.
 _READ = """
 local e = redis.call('HMGET', KEYS[1], 'o', 'g', 'u', 'd')
-local owner = e[1]
-if not owner then owner = redis.call('GET', KEYS[2]) end
-if not owner then owner = ARGV[2] end
+local owner = ''
+if ARGV[3] == '1' then
+  owner = e[1] or redis.call('GET', KEYS[2]) or ARGV[2]
+end
 local p = ARGV[1]
 local g = redis.call('MGET', p .. 'v:*', p .. 'b:*')
 local u = {false, false}
 if owner ~= '' then u = redis.call('MGET', p .. 'v:' .. owner, p .. 'b:' .. owner) end
-return {e[2], e[3], e[4], g[1], g[2], u[1], u[2], owner}
+if g[2] or u[2] then return 0 end
+if e[4] and g[1] and e[2] == g[1] and (owner == '' or (u[1] and e[3] == u[1])) then
+  if KEYS[3] then
+    redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+    redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+    return {e[4]}
+  end
+  return e[4]
+end
+return {g[1], u[1], owner}
 """
 
 
@@ -89,9 +101,24 @@ class Stamp:
 class Lookup:
     value: Any  # the cached value when fresh, else None
     stamp: Stamp | None  # what to store a value read now with (None: do not store)
+    tallied: bool = False  # the lookup's tally was counted (only with a fresh value)
 
 
 MISS = Lookup(None, None)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count to make in the lookup's own round trip when, and only when, the value is
+    fresh: field ``field`` of the hash ``counts`` goes up by one, and is set to ``at`` in
+    the hash ``last``."""
+
+    counts: str
+    last: str
+    field: str
+    at: str
+
+
 _scripts: dict[int, Any] = {}
 
 
@@ -102,28 +129,32 @@ def _script(client: Any) -> Any:
     return script
 
 
-def lookup(key: str, *, owner_id: int | None = None, owned: bool = True) -> Lookup:
+def lookup(
+    key: str, *, owner_id: int | None = None, owned: bool = True, tally: Tally | None = None
+) -> Lookup:
     """The fresh cached value of ``key``, or the stamp to store one read now.
 
     ``owned`` entries depend on their owner's version as well as everyone's; the owner is
-    ``owner_id`` when the caller knows it, else the one remembered for ``key``.
+    ``owner_id`` when the caller knows it, else the one remembered for ``key``. A
+    ``tally`` is counted with a fresh value (``Lookup.tallied``), never otherwise.
     """
     client = _redis() if breaker.closed() else None
     if client is None:
         return MISS
     try:
-        hint = str(owner_id) if owner_id is not None else ""
-        got = _script(client)(keys=[PREFIX + "e:" + key, PREFIX + "o:" + key], args=[PREFIX, hint])
-        stamp_g, stamp_u, data, now_g, busy_g, now_u, busy_u, owner = got
-        if not owned:
-            now_u, busy_u, owner = None, None, b""
-        if busy_g is not None or busy_u is not None:
-            return MISS
-        fresh = data is not None and now_g is not None and stamp_g == now_g
-        if fresh and owner:
-            fresh = now_u is not None and stamp_u == now_u
-        if fresh:
-            return Lookup(pickle.loads(data), None)
+        keys = [PREFIX + "e:" + key, PREFIX + "o:" + key]
+        args = [PREFIX, "" if owner_id is None else str(owner_id), "1" if owned else ""]
+        if tally is not None:
+            keys += [tally.counts, tally.last]
+            args += [tally.field, tally.at]
+        got = _script(client)(keys=keys, args=args)
+        if got == 0:
+            return MISS  # a write is in flight
+        if isinstance(got, bytes):
+            return Lookup(pickle.loads(got), None)
+        if len(got) == 1:
+            return Lookup(pickle.loads(got[0]), None, tallied=True)
+        now_g, now_u, owner = got
         if now_g is None or (owner and now_u is None):
             return _start(client, now_g, owner, now_u)
         return Lookup(None, Stamp(now_g, now_u if owner else None))

@@ -38,6 +38,7 @@ from pixtier.images.access import (
 )
 from pixtier.images.models import Thumbnail
 from pixtier.images.negotiation import FormatRequest
+from pixtier.links import counting
 from pixtier.links.models import REVOKED, USED_UP, VALID, ExpiringLink, link_status
 from pixtier.links.signing import link_token_read
 
@@ -72,6 +73,8 @@ class LinkDecision(Decision):
 
     link_id: uuid.UUID
     limited: bool
+    # Already counted, in the decision's own round trip to Redis (see link_file()).
+    counted: bool = False
 
 
 def _link_rows(link_id: uuid.UUID) -> QuerySet[Any]:
@@ -108,12 +111,22 @@ def _link_row(link_id: uuid.UUID) -> tuple[Any, ...] | None:
     return found[0] if found else None
 
 
-def link_file(*, token: str, now: int, formats: FormatRequest | None = None) -> LinkDecision:
+def link_file(
+    *,
+    token: str,
+    now: int,
+    formats: FormatRequest | None = None,
+    count_at: datetime | None = None,
+) -> LinkDecision:
     """The file behind an expiring link, judged at ``now`` (Unix seconds, taken once at
     the request's start); a thumbnail in the format ``formats`` negotiates (SPEC 10), an
     original as uploaded. Raises :class:`NotFound` (not a link), :class:`Gone` (expired,
     revoked, deleted, or the owner's account closed) or :class:`NotInTier` (the owner's
-    tier no longer allows it)."""
+    tier no longer allows it).
+
+    ``count_at``: the request will get the whole file if allowed, so an unlimited link's
+    download may be counted (at that time) in the same round trip as a cached decision;
+    ``counted`` says whether it was."""
     claim = link_token_read(token)
     if claim is None:
         raise NotFound("This link is not valid.")
@@ -122,7 +135,10 @@ def link_file(*, token: str, now: int, formats: FormatRequest | None = None) -> 
         raise Gone(f"This link expired at {expired_at}.")
     key = f"link:{claim.link_id}{formats_key(formats)}"
     timeout = min(settings.PIXTIER_DOWNLOAD_CACHE_SECONDS, claim.expires_at - now)
-    found = freshness.lookup(key) if timeout > 0 else freshness.MISS
+    tally = None
+    if count_at is not None:
+        tally = counting.pending_tally(link_id=claim.link_id, now=count_at)
+    found = freshness.lookup(key, tally=tally) if timeout > 0 else freshness.MISS
     served: LinkFile | None = found.value
     if served is None:
         served = _decide(claim.link_id, now, formats)
@@ -137,6 +153,7 @@ def link_file(*, token: str, now: int, formats: FormatRequest | None = None) -> 
         link_id=served.link_id,
         limited=served.limited,
         negotiated=served.height is not None,
+        counted=found.tallied,
     )
 
 

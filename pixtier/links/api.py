@@ -230,15 +230,24 @@ class ExpiringLinkDownloadApi(BinaryApi):
 
     @classmethod
     def download(cls, request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-        now = int(timezone.now().timestamp())  # judged once, at request start
+        started = timezone.now()  # judged once, at request start
         cls.throttle(request, user_id=None)
-        decision = link_file(token=kwargs["token"], now=now, formats=requested_formats(request))
+        decision = link_file(
+            token=kwargs["token"],
+            now=int(started.timestamp()),
+            formats=requested_formats(request),
+            count_at=started if delivery.asks_whole_file(request) else None,
+        )
         response = delivery.deliver(request, decision)
         # Counted as the body starts (SPEC 11): a full body or a range from offset 0;
         # HEAD, 304 and later ranges are not downloads. A limited link with none left
         # (taken meanwhile by a concurrent download) sends nothing.
-        if delivery.sends_from_first_byte(request, response) and not link_download_count(
-            link_id=decision.link_id, limited=decision.limited, now=timezone.now()
+        if (
+            not decision.counted
+            and delivery.sends_from_first_byte(request, response)
+            and not link_download_count(
+                link_id=decision.link_id, limited=decision.limited, now=started
+            )
         ):
             delivery.discard(response)
             raise Gone("This link's downloads have all been used.")

@@ -3,11 +3,12 @@
 A link with a limit is counted in the database itself, one conditional UPDATE per
 download (``pixtier.links.services.link_download_count``): that is what makes the limit
 exact. A link without one needs no exactness at the moment of the download, only a count
-that adds up, so with Redis (``REDIS_URL``) each download is one round trip to Redis
-(HINCRBY), and :func:`pending_flush` (Celery beat, ``LINK_DOWNLOADS_FLUSH_SECONDS``) adds
-the batch to the rows. Reads of a link add what is still pending (:func:`pending_get`),
-so the API shows every download at once. Without Redis, or while it fails, the database
-is counted directly.
+that adds up, so with Redis (``REDIS_URL``) each download is counted there (HINCRBY): in
+the round trip of its access decision when that is cached (:func:`pending_tally`), else
+in one of its own. And :func:`pending_flush` (Celery beat,
+``LINK_DOWNLOADS_FLUSH_SECONDS``) adds the batch to the rows. Reads of a link add what
+is still pending (:func:`pending_get`), so the API shows every download at once. Without
+Redis, or while it fails, the database is counted directly.
 """
 
 import logging
@@ -22,6 +23,7 @@ import redis
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from pixtier.common import freshness
 from pixtier.common.cache import CACHE_ERRORS, cache_failed, cache_usable
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,15 @@ def pending_add(*, link_id: uuid.UUID, now: datetime) -> bool:
         cache_failed("count", COUNTS, exc)
         return False
     return True
+
+
+def pending_tally(*, link_id: uuid.UUID, now: datetime) -> freshness.Tally | None:
+    """The count :func:`pending_add` makes, to be made instead in the round trip of the
+    link's access decision (``freshness.lookup``) when that finds it cached; None when
+    downloads are not counted in Redis now, or the cache is not ``REDIS_URL``'s."""
+    if not batching() or settings.CACHES["default"].get("LOCATION") != settings.REDIS_URL:
+        return None
+    return freshness.Tally(counts=COUNTS, last=LAST, field=str(link_id), at=repr(now.timestamp()))
 
 
 def pending_get(link_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Pending]:

@@ -317,3 +317,39 @@ def test_with_redis_down_an_unlimited_download_is_counted_in_the_database(
     assert anonymous.get(link["url"]).status_code == 200
 
     assert stored_link(link).downloads == 1
+
+
+def test_a_warm_unlimited_download_is_decided_and_counted_in_one_round_trip_to_redis(
+    redis_counting: redis.Redis,
+    owner: APIClient,
+    anonymous: APIClient,
+    image: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    # The rate limit keeps counters of its own in the cache (DRF's, two round trips).
+    settings.PIXTIER_THROTTLE_RATES = {**settings.PIXTIER_THROTTLE_RATES, "link_downloads": None}
+    link = share(owner, image)
+    full = anonymous.get(link["url"])
+    assert anonymous.get(link["url"]).status_code == 200  # the second stores the decision
+    round_trips: list[bytes] = []
+    send: Any = redis.connection.Connection.send_packed_command
+
+    def counted(self: Any, command: Any, check_health: bool = True) -> None:
+        round_trips.append(command)
+        send(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)  # a spy
+    with CaptureQueriesContext(connection) as queries:
+        body = body_of(anonymous.get(link["url"]))
+        head = anonymous.head(link["url"])
+        revalidated = anonymous.get(link["url"], HTTP_IF_NONE_MATCH=full["ETag"])
+        later_range = anonymous.get(link["url"], HTTP_RANGE="bytes=100-")
+
+    assert body == ORIGINAL
+    assert (head.status_code, revalidated.status_code, later_range.status_code) == (200, 304, 206)
+    assert queries.captured_queries == []
+    # The full download: one round trip for the decision and its count; the rest are
+    # decided in one each and not counted.
+    assert len(round_trips) == 4
+    assert owner.get(link["api_url"]).json()["downloads"] == 3
