@@ -22,10 +22,12 @@ cached and every decision reads the database.
 import logging
 import pickle
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
@@ -119,14 +121,22 @@ class Tally:
     at: str
 
 
-_scripts: dict[int, Any] = {}
+_reading = threading.local()
 
 
-def _script(client: Any) -> Any:
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_READ)
-    return script
+def _reader() -> Any:
+    """This thread's own connection for lookups (None without Redis). A pooled client
+    takes a connection from its pool and gives it back on every command: measured, a
+    third of a lookup's CPU."""
+    pooled = _redis()
+    if pooled is None:
+        return None
+    reader = getattr(_reading, "client", None)
+    if reader is None or reader.connection_pool is not pooled.connection_pool:
+        reader = redis.Redis(connection_pool=pooled.connection_pool, single_connection_client=True)
+        _reading.client = reader
+        _reading.script = reader.register_script(_READ)
+    return reader
 
 
 def lookup(
@@ -138,16 +148,18 @@ def lookup(
     ``owner_id`` when the caller knows it, else the one remembered for ``key``. A
     ``tally`` is counted with a fresh value (``Lookup.tallied``), never otherwise.
     """
-    client = _redis() if breaker.closed() else None
-    if client is None:
+    if not breaker.closed():
         return MISS
     try:
+        # A new reader connects at once: inside the try, as every command.
+        if _reader() is None:
+            return MISS
         keys = [PREFIX + "e:" + key, PREFIX + "o:" + key]
         args = [PREFIX, "" if owner_id is None else str(owner_id), "1" if owned else ""]
         if tally is not None:
             keys += [tally.counts, tally.last]
             args += [tally.field, tally.at]
-        got = _script(client)(keys=keys, args=args)
+        got = _reading.script(keys=keys, args=args)
         if got == 0:
             return MISS  # a write is in flight
         if isinstance(got, bytes):
@@ -156,7 +168,7 @@ def lookup(
             return Lookup(pickle.loads(got[0]), None, tallied=True)
         now_g, now_u, owner = got
         if now_g is None or (owner and now_u is None):
-            return _start(client, now_g, owner, now_u)
+            return _start(_reading.client, now_g, owner, now_u)
         return Lookup(None, Stamp(now_g, now_u if owner else None))
     except CACHE_ERRORS as exc:
         breaker.trip(f"lookup {key}", exc)

@@ -172,7 +172,9 @@ def requested_formats(request: HttpRequest) -> FormatRequest:
     """The format a thumbnail request asks for; raises :class:`UnknownFormat` (400) for a
     ``?format=`` that names none, before anything is looked up."""
     return FormatRequest.read(
-        accept=request.headers.get("Accept"), forced=request.GET.get(FORMAT_PARAMETER)
+        accept=request.META.get("HTTP_ACCEPT"),
+        # Only a query string is parsed: a download has none, usually.
+        forced=request.GET.get(FORMAT_PARAMETER) if request.META.get("QUERY_STRING") else None,
     )
 
 

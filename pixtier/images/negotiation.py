@@ -9,6 +9,7 @@ surely does not.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pixtier.common.exceptions import BadRequest
 from pixtier.images.processing import CONTENT_TYPES, OUTPUT_FORMATS, Format, OutputFormat
@@ -57,6 +58,9 @@ def _quality(ranges: dict[str, float], media_type: str, *, wildcards: bool) -> f
     return 0.0
 
 
+# Clients send few distinct Accept headers (one per browser version): parsing them was a
+# tenth of a warm download's CPU. Bounded, so odd headers cannot grow it.
+@lru_cache(maxsize=512)
 def thumbnail_format(*, original: Format, accept: str | None, forced: str | None) -> OutputFormat:
     """The format to serve a thumbnail of an ``original``-format image in.
 
