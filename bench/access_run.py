@@ -103,6 +103,8 @@ def sql(targets: dict[str, Any], *, redis: bool) -> dict[str, dict[str, int]]:
     counted = {}
     with override_settings(
         CACHES=caches,
+        # As in a deployment: with Redis, unlimited links count their downloads there.
+        REDIS_URL=os.environ["BENCH_REDIS_URL"] if redis else "",
         PIXTIER_DOWNLOAD_CACHE_SECONDS=seconds,
         PIXTIER_TIER_CACHE_SECONDS=seconds,
     ):

@@ -471,6 +471,9 @@ PIXTIER_TIER_CACHE_SECONDS = env_int("TIER_CACHE_SECONDS", 300 if REDIS_URL else
 # (never past the link's expiry), a READY thumbnail. Signals forget them on any change.
 PIXTIER_DOWNLOAD_CACHE_SECONDS = env_int("DOWNLOAD_CACHE_SECONDS", 300 if REDIS_URL else 0)
 PIXTIER_DEFAULT_TIER = env_str("DEFAULT_TIER", "Basic")
+# Without Redis, downloads of unlimited links are counted in each process and written to
+# the database at most this often (and at exit): one query per download, not two.
+PIXTIER_LINK_DOWNLOADS_LOCAL_SECONDS = env_int("LINK_DOWNLOADS_LOCAL_SECONDS", 1)
 # /readyz reuses its answer this long (0: checks on every probe), so probes cannot be
 # turned into a flood of connections to the database, the storage and Redis.
 PIXTIER_READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 1)

@@ -28,6 +28,7 @@ from rest_framework.test import APIClient
 
 import pixtier.common.cache
 import pixtier.images.tasks
+import pixtier.links.counting
 from config.embedded import prepare
 from pixtier.accounts.models import ThumbnailSize, Tier, User
 from tests.authorization import World, build_world, custom_tier_create
@@ -82,6 +83,15 @@ def rate_limits(settings: Any) -> dict[str, str | None]:
     settings.PIXTIER_THROTTLE_RATES = dict.fromkeys(settings.PIXTIER_THROTTLE_RATES, "100000/min")
     rates: dict[str, str | None] = settings.PIXTIER_THROTTLE_RATES
     return rates
+
+
+@pytest.fixture(autouse=True)
+def _no_link_downloads_pending_in_this_process() -> Iterator[None]:
+    """Downloads a test counted in this process without Redis (pixtier.links.counting)
+    are not the next test's, nor written at exit into a test database already gone."""
+    pixtier.links.counting.local_take()
+    yield
+    pixtier.links.counting.local_take()
 
 
 @pytest.fixture(autouse=True)

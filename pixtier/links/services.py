@@ -1,9 +1,11 @@
 """Writes and checks for expiring links."""
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -13,6 +15,8 @@ from pixtier.common.exceptions import NotInTier
 from pixtier.images.models import Image
 from pixtier.links import counting
 from pixtier.links.models import USED_UP_LINKS, ExpiringLink
+
+logger = logging.getLogger(__name__)
 
 # The owner's tier does not allow this link; ``field`` names the request field at fault
 # when the tier has the feature but not the requested target (a height it lacks).
@@ -82,10 +86,13 @@ def link_download_count(*, link_id: uuid.UUID, limited: bool, now: datetime) -> 
     counted in Redis when it is there (``pixtier.links.counting``), else in the row.
     """
     if not limited:
-        if not counting.pending_add(link_id=link_id, now=now):
-            ExpiringLink.objects.filter(pk=link_id).update(
-                downloads=F("downloads") + 1, last_downloaded_at=now
-            )
+        if not counting.pending_add(link_id=link_id, now=now) and counting.local_add(
+            link_id=link_id, now=now
+        ):
+            try:
+                link_downloads_flush(local_only=True)
+            except DatabaseError:  # kept for the next try; the download goes on
+                logger.warning("link downloads not written: the database failed", exc_info=True)
         return True
     counted = ExpiringLink.objects.filter(
         pk=link_id,
@@ -96,10 +103,11 @@ def link_download_count(*, link_id: uuid.UUID, limited: bool, now: datetime) -> 
     return counted == 1
 
 
-def link_downloads_flush() -> int:
-    """Write the downloads of unlimited links counted in Redis to their rows; returns how
-    many links were updated (a link deleted meanwhile is skipped)."""
-    left = counting.pending_take()
+def link_downloads_flush(*, local_only: bool = False) -> int:
+    """Write the downloads of unlimited links counted in Redis and in this process (only
+    this process's with ``local_only``) to their rows; returns how many links were
+    updated (a link deleted meanwhile is skipped)."""
+    left = counting.local_take() if local_only else counting.pending_take()
     updated = 0
     try:
         for link_id, pending in list(left.items()):

@@ -308,7 +308,7 @@ def test_a_limited_link_is_counted_in_the_database_even_with_redis(
     assert not redis_counting.exists(counting.COUNTS)
 
 
-def test_with_redis_down_an_unlimited_download_is_counted_in_the_database(
+def test_with_redis_down_an_unlimited_download_is_still_counted(
     settings: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
@@ -316,6 +316,8 @@ def test_with_redis_down_an_unlimited_download_is_counted_in_the_database(
 
     assert anonymous.get(link["url"]).status_code == 200
 
+    assert owner.get(link["api_url"]).json()["downloads"] == 1
+    link_downloads_flush()  # Celery beat's task: Redis is down, the process's batch is not
     assert stored_link(link).downloads == 1
 
 
@@ -353,3 +355,44 @@ def test_a_warm_unlimited_download_is_decided_and_counted_in_one_round_trip_to_r
     # decided in one each and not counted.
     assert len(round_trips) == 4
     assert owner.get(link["api_url"]).json()["downloads"] == 3
+
+
+# --- unlimited links counted in the process, without Redis -------------------------------
+
+
+def test_without_redis_an_unlimited_download_asks_one_query_and_shows_at_once(
+    no_cache: None, settings: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    settings.PIXTIER_LINK_DOWNLOADS_LOCAL_SECONDS = 3600
+    link = share(owner, image)
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert anonymous.get(link["url"]).status_code == 200
+
+    # Each download: its decision's one query; the count waits in this process.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SELECT"] * 3
+    shown = owner.get(link["api_url"]).json()
+    assert (shown["downloads"], shown["last_downloaded_at"] is not None) == (3, True)
+    assert owner.get(image["expiring_links"]).json()["results"][0]["downloads"] == 3
+    assert stored_link(link).downloads == 0
+
+
+def test_without_redis_the_process_writes_its_counts_when_due_and_at_exit(
+    no_cache: None, settings: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    from pixtier.links.apps import _flush_at_exit
+
+    first, second = share(owner, image), share(owner, image)
+    settings.PIXTIER_LINK_DOWNLOADS_LOCAL_SECONDS = 0  # due at once
+    assert anonymous.get(first["url"]).status_code == 200
+    assert stored_link(first).downloads == 1
+
+    settings.PIXTIER_LINK_DOWNLOADS_LOCAL_SECONDS = 3600
+    for _ in range(2):
+        assert anonymous.get(second["url"]).status_code == 200
+    assert stored_link(second).downloads == 0
+    _flush_at_exit()  # what the process runs as it ends (atexit)
+
+    assert [stored_link(link).downloads for link in (first, second)] == [1, 2]
+    assert owner.get(second["api_url"]).json()["downloads"] == 2  # not counted twice
