@@ -351,18 +351,36 @@ def _to_8bit(image: pyvips.Image) -> pyvips.Image:
 @dataclass(frozen=True)
 class EncoderSettings:
     """WebP and AVIF encoder settings, chosen by measurement (``python -m bench.formats``,
-    docs/benchmarks/formats.md): the lowest quality whose thumbnails keep the JPEG
-    thumbnail's SSIM on the photo-like bench inputs, at the effort that keeps a cold
-    AVIF within 3x a cold JPEG."""
+    docs/benchmarks/formats.md): on real photographs at 200 and 400 px, the fewest bytes
+    whose SSIM is never below the JPEG Q85 thumbnail's, at an effort that keeps a cold
+    400 px AVIF within 3x a cold JPEG."""
 
-    # WebP Q84 is 6 % smaller but below the JPEG's SSIM at 400 px; effort 4 saves 5 % of
-    # the bytes over effort 2. AVIF effort 1 would save 7 % of the bytes for 3.5x the
-    # encode time, which puts a cold 400 px AVIF past 3x a cold JPEG; Q68 is below the
-    # JPEG's SSIM.
-    webp_quality: int = 85
+    # WebP Q84 effort 4: 0.77x the JPEG bytes; Q83 falls below the JPEG's SSIM. Effort 6,
+    # the "photo" preset and smart subsampling need more bytes for that SSIM; smart
+    # deblocking the same bytes at 7x the encode time.
+    webp_quality: int = 84
     webp_effort: int = 4
-    avif_quality: int = 70
-    avif_effort: int = 0
+    # AVIF (libaom) Q68 effort 1, 10 bit, tuned for SSIM, 4:2:0: 0.64x the JPEG bytes; a
+    # cold 400 px AVIF of a 12 MP JPEG 2.4x a cold JPEG. libvips' defaults at effort 0
+    # (8 bit, tune "iq") need 0.83x; tune=ssim and 10 bit bring effort 0 to 0.74x. Effort 2
+    # saves 1.5 % more for 1.5x the encode time (cold: 3x), effort 3 reaches 0.60x for 2x;
+    # 12 bit and 4:4:4 cost bytes. One Q per format: a Q per height saves under 1 %.
+    avif_quality: int = 68
+    avif_effort: int = 1
+    avif_bitdepth: int = 10
+    avif_tune: str = "ssim"
+
+    def webp_options(self) -> dict[str, object]:
+        return {"Q": self.webp_quality, "effort": self.webp_effort}
+
+    def avif_options(self) -> dict[str, object]:
+        return {
+            "compression": "av1",
+            "Q": self.avif_quality,
+            "effort": self.avif_effort,
+            "bitdepth": self.avif_bitdepth,
+            "tune": self.avif_tune,
+        }
 
 
 ENCODER = EncoderSettings()
@@ -385,23 +403,9 @@ def encode(
         # thumbnail to save about 1.5 % of its bytes (see BENCHMARKS.md).
         return cast(bytes, image.jpegsave_buffer(Q=jpeg_quality, keep="none"))
     if fmt == "webp":
-        return cast(
-            bytes,
-            image.webpsave_buffer(
-                Q=settings.webp_quality, effort=settings.webp_effort, keep="none"
-            ),
-        )
+        return cast(bytes, image.webpsave_buffer(**settings.webp_options(), keep="none"))
     if fmt == "avif":
-        return cast(
-            bytes,
-            image.heifsave_buffer(
-                compression="av1",
-                Q=settings.avif_quality,
-                effort=settings.avif_effort,
-                bitdepth=8,
-                keep="none",
-            ),
-        )
+        return cast(bytes, image.heifsave_buffer(**settings.avif_options(), keep="none"))
     return cast(
         bytes, image.pngsave_buffer(compression=_PNG_COMPRESSION, filter=_PNG_FILTERS, keep="none")
     )

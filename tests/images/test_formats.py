@@ -6,15 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import pyvips
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from PIL import Image as PILImage
+from PIL import ImageFilter
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
-from pixtier.images import negotiation
+from pixtier.images import negotiation, processing
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.negotiation import FormatRequest, UnknownFormat, thumbnail_format
 from pixtier.images.thumbnails import thumbnails_generate
@@ -73,6 +75,61 @@ def test_any_other_format_is_refused_with_the_ones_there_are(forced: str) -> Non
 
 def test_the_query_parameter_is_called_format() -> None:
     assert negotiation.FORMAT_PARAMETER == "format"
+
+
+# --- Fewer bytes for the same picture ------------------------------------------------
+
+
+def _detailed_photo(width: int, height: int) -> bytes:
+    """A JPEG with a photograph's mix: fine edges (a Mandelbrot set's), soft grain and
+    smooth gradients."""
+    edges = PILImage.effect_mandelbrot((width, height), (-0.7454, 0.1130, -0.7425, 0.1160), 200)
+    grain = PILImage.effect_noise((width, height), 24).filter(ImageFilter.GaussianBlur(1))
+    ramp = PILImage.linear_gradient("L").resize((width, height))
+    glow = PILImage.radial_gradient("L").resize((width, height))
+    bands = (
+        PILImage.blend(edges, ramp, 0.4),
+        PILImage.blend(grain, glow, 0.5),
+        PILImage.blend(edges, grain, 0.5),
+    )
+    out = io.BytesIO()
+    PILImage.merge("RGB", bands).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def _luma(image: pyvips.Image) -> pyvips.Image:
+    if image.format != "uchar":  # a 10-bit AVIF decodes to 16 bits
+        image = image.colourspace("srgb").cast("uchar")
+    return image.colourspace("b-w")[0].cast("double")
+
+
+def _ssim(encoded: bytes, reference: pyvips.Image) -> float:
+    """Mean SSIM of the luma (Gaussian window, sigma 1.5), as bench/common.py measures it."""
+    x, y = _luma(pyvips.Image.new_from_buffer(encoded, "")), _luma(reference)
+    mx, my = x.gaussblur(1.5), y.gaussblur(1.5)
+    sxx, syy = (x * x).gaussblur(1.5) - mx * mx, (y * y).gaussblur(1.5) - my * my
+    sxy = (x * y).gaussblur(1.5) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    index = ((mx * my * 2 + c1) * (sxy * 2 + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(index.avg())
+
+
+@pytest.mark.parametrize("height", [200, 400])
+def test_avif_and_webp_thumbnails_of_a_photo_are_smaller_than_the_jpeg_and_as_faithful(
+    height: int,
+) -> None:
+    data = _detailed_photo(1200, 900)
+    picture = processing.process(data, limits=processing.DEFAULT_LIMITS, heights=[height])
+    assert picture.smallest is not None
+    made = {
+        fmt: processing.make_thumbnails(data, heights=[height], fmt=fmt)[height].data
+        for fmt in ("jpeg", "webp", "avif")
+    }
+    quality = {fmt: _ssim(encoded, picture.smallest) for fmt, encoded in made.items()}
+
+    assert len(made["avif"]) < len(made["webp"]) < len(made["jpeg"])
+    assert quality["avif"] >= quality["jpeg"]
+    assert quality["webp"] >= quality["jpeg"]
 
 
 # --- Made, stored, pruned ------------------------------------------------------------
