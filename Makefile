@@ -79,7 +79,7 @@ test-corpus: corpus
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config pixtier tests
+	$(BIN)/mypy config pixtier tests bench
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: $(STAMP)

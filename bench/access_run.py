@@ -163,7 +163,9 @@ def main(scratch: Path, jpeg_path: Path, out: Path) -> None:
                     workdir=scratch / f"nginx-{cached}",
                 ) as front:
                     both = Server(front.url, front.pids + upstream.pids)
-                    extra = {NGINX: ("/static/bench/thumb.jpg", {})}
+                    extra: dict[str, tuple[str, dict[str, str]]] = {
+                        NGINX: ("/static/bench/thumb.jpg", {})
+                    }
                     results["rows"][label] = measure(both, {**targets, **extra})
     out.write_text(json.dumps(results, indent=1, default=str))
     time.sleep(0)

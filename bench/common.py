@@ -41,14 +41,14 @@ def peak_rss_kib() -> int:
 def _gaussian_window(sigma: float = 1.5, radius: int = 5) -> np.ndarray:
     x = np.arange(-radius, radius + 1, dtype=np.float64)
     window = np.exp(-(x**2) / (2 * sigma**2))
-    return window / window.sum()
+    return np.asarray(window / window.sum())
 
 
 def _blur(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     """Separable Gaussian filter over the 'valid' region (no padding), like skimage."""
     n = len(window)
     rows = sum(window[k] * image[k : image.shape[0] - n + 1 + k, :] for k in range(n))
-    return sum(window[k] * rows[:, k : rows.shape[1] - n + 1 + k] for k in range(n))
+    return np.asarray(sum(window[k] * rows[:, k : rows.shape[1] - n + 1 + k] for k in range(n)))
 
 
 def luma(pixels: np.ndarray) -> np.ndarray:

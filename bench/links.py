@@ -72,7 +72,8 @@ def _inner(mode: str, scratch: Path, env: dict[str, str]) -> dict[str, Any]:
         timeout=600,
         check=True,
     )
-    return json.loads(out.read_text())
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 def main() -> None:
@@ -200,7 +201,9 @@ def _race(url: str, parallel: int) -> dict[str, int]:
     }
 
 
-def races(scratch: Path, env: dict[str, str], image: Any, capabilities: Any) -> list[dict]:
+def races(
+    scratch: Path, env: dict[str, str], image: Any, capabilities: Any
+) -> list[dict[str, Any]]:
     from pixtier.links.models import ExpiringLink
 
     found = []
@@ -218,7 +221,9 @@ def races(scratch: Path, env: dict[str, str], image: Any, capabilities: Any) -> 
     return found
 
 
-def download_cost(scratch: Path, env: dict[str, str], image: Any, capabilities: Any) -> dict:
+def download_cost(
+    scratch: Path, env: dict[str, str], image: Any, capabilities: Any
+) -> dict[str, Any]:
     from pixtier.links.models import ExpiringLink
     from pixtier.links.services import link_downloads_flush
 

@@ -142,14 +142,13 @@ def bearer(user: User) -> dict[str, str]:
 def queries(path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """SQL of one request with an empty cache (cold) and of the same request again (warm)."""
     client = APIClient()
-    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in (headers or {}).items()}
-    counts = []
+    counts: list[int] = []
     statements: list[str] = []
     for _ in ("cold", "warm"):
         if not counts:
             cache.clear()
         with CaptureQueriesContext(connection) as captured:
-            response = client.get(path, **extra)
+            response = client.get(path, headers=headers)
         assert response.status_code == 200, (path, response.status_code, response.content[:300])
         counts.append(len(captured))
         statements = [q["sql"] for q in captured.captured_queries]
@@ -167,7 +166,9 @@ def _statement(statements: list[str], table: str) -> str:
 
 
 def _measured(
-    server: "Server", targets: dict[str, tuple[str, dict[str, str]]], counted: dict[str, dict]
+    server: "Server",
+    targets: dict[str, tuple[str, dict[str, str]]],
+    counted: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     loaded = load.interleaved(
         {name: (server.url + path, headers) for name, (path, headers) in targets.items()},
