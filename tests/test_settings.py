@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.embedded import prepare
-from config.env import env_int, env_str
+from config.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_required,
+    env_set,
+    env_str,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PRINT_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
@@ -150,6 +159,78 @@ def test_a_variable_given_twice_or_from_a_missing_file_stops_start_up(
     monkeypatch.delenv("SECRET_KEY")
     with pytest.raises(ImproperlyConfigured, match=r"SECRET_KEY_FILE=.* cannot be read"):
         env_str("SECRET_KEY", "")
+
+
+# What an operator writes in the environment, read as the settings read it: a malformed
+# value stops the start with a message naming the variable, never a silent default.
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("1", True), ("TRUE", True), (" yes ", True), ("on", True),
+     ("0", False), ("false", False), ("No", False), ("off", False), ("", False)],
+)  # fmt: skip
+def test_a_boolean_takes_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, value: bool
+) -> None:
+    monkeypatch.setenv("PIXTIER_X", raw)
+
+    assert env_bool("PIXTIER_X", not value) is value
+
+
+def test_an_unset_variable_takes_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PIXTIER_X", raising=False)
+    monkeypatch.delenv("PIXTIER_X_FILE", raising=False)
+
+    assert not env_set("PIXTIER_X")
+    assert env_bool("PIXTIER_X", True) is True
+    assert env_int("PIXTIER_X", 7) == 7
+    assert env_list("PIXTIER_X", ["a"]) == ["a"]
+    assert env_choice("PIXTIER_X", "local", ("local", "s3")) == "local"
+
+
+@pytest.mark.parametrize(
+    ("read", "raw", "message"),
+    [
+        (lambda: env_bool("PIXTIER_X", False), "maybe",
+         "PIXTIER_X must be a boolean (1/0, true/false), got 'maybe'"),
+        (lambda: env_int("PIXTIER_X", 1), "ten", "PIXTIER_X must be an integer, got 'ten'"),
+        (lambda: env_int("PIXTIER_X", 1), "1.5", "PIXTIER_X must be an integer, got '1.5'"),
+        (lambda: env_int("PIXTIER_X", 5, minimum=1), "0", "PIXTIER_X must be at least 1, got 0"),
+        (lambda: env_int("PIXTIER_X", 5), "-3", "PIXTIER_X must be at least 0, got -3"),
+        (lambda: env_choice("PIXTIER_X", "local", ("local", "s3")), "S3",
+         "PIXTIER_X must be one of local, s3, got 'S3'"),
+        (lambda: env_required("PIXTIER_X", because="with STORAGE_BACKEND=s3"), "  ",
+         "PIXTIER_X is required with STORAGE_BACKEND=s3"),
+    ],
+    ids=["boolean", "integer", "fraction", "under-minimum", "negative", "choice", "blank"],
+)  # fmt: skip
+def test_a_malformed_value_stops_the_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, read: Callable[[], object], raw: str, message: str
+) -> None:
+    monkeypatch.setenv("PIXTIER_X", raw)
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        read()
+
+    assert str(refused.value) == message
+
+
+def test_a_list_is_comma_separated_and_ignores_blanks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXTIER_X", " pixtier.example.com, ,localhost ,")
+
+    assert env_list("PIXTIER_X", []) == ["pixtier.example.com", "localhost"]
+
+
+def test_a_required_variable_may_come_from_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bucket").write_text("pixtier\r\n")
+    monkeypatch.delenv("PIXTIER_X", raising=False)
+    monkeypatch.setenv("PIXTIER_X_FILE", str(tmp_path / "bucket"))
+
+    assert env_set("PIXTIER_X")
+    assert env_required("PIXTIER_X", because="here") == "pixtier"
 
 
 @pytest.mark.parametrize("debug", ["1", "0"])
