@@ -6,9 +6,6 @@ timeouts of seconds); after a failure this process leaves the cache alone for a 
 (:data:`breaker`).
 """
 
-from typing import Any
-
-from django.core.cache import cache
 from redis.exceptions import RedisError
 
 from pixtier.common.breaker import Breaker
@@ -27,25 +24,3 @@ def cache_usable() -> bool:
 def cache_failed(action: str, key: str, exc: Exception) -> None:
     """Note a failure: the cache is left alone for a few seconds."""
     breaker.trip(f"{action} {key}", exc)
-
-
-def cache_get(key: str) -> Any:
-    """The cached value, or None when it is absent or the cache cannot be reached."""
-    if not cache_usable():
-        return None
-    try:
-        return cache.get(key)
-    except CACHE_ERRORS as exc:
-        cache_failed("get", key, exc)
-        return None
-
-
-def cache_set(key: str, value: Any, timeout: int) -> None:
-    """Cache ``value`` if the cache can be reached; otherwise the next read asks the
-    database again."""
-    if not cache_usable():
-        return
-    try:
-        cache.set(key, value, timeout)
-    except CACHE_ERRORS as exc:
-        cache_failed("set", key, exc)
