@@ -1,7 +1,8 @@
 """What a client can send to the real servers the README names: ``runserver`` (``make
-run``) and gunicorn, each started here on the embedded database and spoken to over a
-socket. Malformed headers get 400, never a 500; a body larger than its endpoint takes
-gets 413 before it is read; password guessing is locked out."""
+run``) and gunicorn, each started here on the embedded database (passwords hashed fast:
+tests/server_settings.py) and spoken to over a socket. Malformed headers get 400, never a
+500; a body larger than its endpoint takes gets 413 before it is read; password guessing
+is locked out."""
 
 import itertools
 import json
@@ -51,11 +52,13 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "LOGIN_FAILURE_LIMIT": str(LIMIT),
         "THROTTLE_TOKEN": "off",
         "BEHIND_PROXY": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.server_settings",
     }
     manage = [sys.executable, "manage.py"]
     run: Any = {"cwd": REPO, "env": {**os.environ, **env}, "check": True, "capture_output": True}
-    subprocess.run([*manage, "migrate", "--no-input"], **run)
-    create = (
+    create = (  # one process: migrate, then the users
+        "from django.core.management import call_command\n"
+        "call_command('migrate', interactive=False, verbosity=0)\n"
         "from pixtier.accounts.models import User\n"
         f"for server in {SERVERS!r}:\n"
         "    for role in ('user', 'victim', 'admin', 'api'):\n"
