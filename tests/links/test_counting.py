@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 from django.core.management import call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
@@ -279,6 +279,36 @@ def test_the_flush_writes_the_batched_counts_to_the_rows_once(
     assert [owner.get(link["api_url"]).json()["downloads"] for link in links] == [2, 5]
     assert anonymous.get(links[0]["url"]).status_code == 200
     assert owner.get(links[0]["api_url"]).json()["downloads"] == 3
+
+
+# Committed as it goes, as in production (no test transaction around the flush).
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_the_database_fails_half_way_loses_no_download(
+    redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    links = [share(owner, image) for _ in range(2)]
+    for link, times in zip(links, (2, 3), strict=True):
+        for _ in range(times):
+            assert anonymous.get(link["url"]).status_code == 200
+    updates = 0
+
+    def second_update_fails(execute: Any, sql: str, *args: Any) -> Any:
+        nonlocal updates
+        if sql.startswith("UPDATE"):
+            updates += 1
+            if updates == 2:
+                raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(second_update_fails), pytest.raises(OperationalError):
+        link_downloads_flush()
+
+    # One link's batch is in its row, the other's is pending again: both show in full.
+    assert sorted(stored_link(link).downloads for link in links) in ([0, 2], [0, 3])
+    assert [owner.get(link["api_url"]).json()["downloads"] for link in links] == [2, 3]
+    assert link_downloads_flush() == 1
+    assert [stored_link(link).downloads for link in links] == [2, 3]
+    assert all(stored_link(link).last_downloaded_at is not None for link in links)
 
 
 def test_a_warm_limited_link_download_asks_the_database_one_conditional_update(
