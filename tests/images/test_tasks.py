@@ -2,6 +2,7 @@
 process; tests/integration/ runs them on a real worker with the real broker."""
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,7 +17,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from config.celery import app as celery_app
 from pixtier.accounts import tasks as account_tasks
 from pixtier.accounts.models import ThumbnailSize, Tier, User
-from pixtier.images import tasks
+from pixtier.images import tasks, thumbnails
 from pixtier.images.models import Thumbnail
 from pixtier.links import tasks as link_tasks
 from pixtier.links.models import ExpiringLink
@@ -168,3 +169,69 @@ def test_a_tier_change_still_succeeds_when_the_broker_is_down(
 
     assert ThumbnailSize.objects.filter(tier=tier("Basic"), height=300).exists()
     assert "could not queue pixtier.images.tasks.backfill_tier" in caplog.text
+
+
+def test_after_a_broker_failure_the_next_change_does_not_wait_on_it_again(
+    settings: Any,
+    tier: Callable[[str], Tier],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each attempt on a broker that hangs costs the request its socket timeouts: after
+    one failure the next changes skip it for a while (requests make thumbnails anyway)."""
+    settings.PIXTIER_BACKGROUND = "celery"
+    attempts = 0
+
+    def broker_down(*args: Any, **kwargs: Any) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise BrokerError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.backfill_tier, "delay", broker_down)
+    for height in (300, 500):
+        with django_capture_on_commit_callbacks(execute=True):
+            ThumbnailSize.objects.create(tier=tier("Basic"), height=height)
+
+    assert attempts == 1
+    assert "not queued pixtier.images.tasks.backfill_tier" in caplog.text
+    assert ThumbnailSize.objects.filter(tier=tier("Basic"), height=500).exists()
+
+
+def test_a_background_job_that_fails_is_logged_and_the_change_stands(
+    settings: Any,
+    tier: Callable[[str], Tier],
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.PIXTIER_BACKGROUND = "sync"
+
+    def storage_down(*, tier_id: int) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(thumbnails, "thumbnails_backfill_tier", storage_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        ThumbnailSize.objects.create(tier=tier("Basic"), height=300)
+
+    assert ThumbnailSize.objects.filter(tier=tier("Basic"), height=300).exists()
+    assert "background job storage_down" in caplog.text
+    assert "No space left on device" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_thread_mode_a_height_added_is_made_on_a_background_thread(
+    settings: Any,
+    basic_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    tier: Callable[[str], Tier],
+) -> None:
+    settings.PIXTIER_BACKGROUND = "thread"
+    image = uploaded(basic_user)
+
+    ThumbnailSize.objects.create(tier=tier("Basic"), height=300)  # commits: the job is queued
+
+    deadline = time.monotonic() + 60  # generous: the thread shares a loaded machine
+    while ready(image["id"]) != [200, 300]:
+        assert time.monotonic() < deadline, ready(image["id"])
+        time.sleep(0.02)
