@@ -1,10 +1,12 @@
 """Helpers the tests share (fixtures live in conftest.py): image bytes, uploads, links,
 responses. Test modules import from here, never from each other."""
 
+import functools
 import io
 import posixpath
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +51,21 @@ def photo(width: int, height: int, mode: str = "RGB") -> PILImage.Image:
     return PILImage.merge("RGB", bands["RGB"][:3]).convert(mode)
 
 
+def _made_once(make: Callable[..., bytes]) -> Callable[..., bytes]:
+    """The same arguments make the same bytes: make them once per process (hundreds of
+    tests upload the same few pictures). Arguments that cannot be hashed are made afresh."""
+    made = functools.cache(make)
+
+    def bytes_of(*args: Any, **kwargs: Any) -> bytes:
+        try:
+            return made(*args, **kwargs)
+        except TypeError:  # unhashable: a PngInfo, a list
+            return make(*args, **kwargs)
+
+    return functools.wraps(make)(bytes_of)
+
+
+@_made_once
 def jpeg_bytes(
     width: int = 640, height: int = 480, *, orientation: int | None = None, **save: Any
 ) -> bytes:
@@ -62,6 +79,7 @@ def jpeg_bytes(
     return out.getvalue()
 
 
+@_made_once
 def png_bytes(width: int = 640, height: int = 480, mode: str = "RGBA", **save: Any) -> bytes:
     out = io.BytesIO()
     photo(width, height, mode).save(out, "PNG", **save)
