@@ -166,7 +166,11 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        # Off by default: the check is a "SELECT 1" before each request's first query (half
+        # of a download's database round trips, measured), to spare the one request per
+        # process that would otherwise find a connection dead after a database restart
+        # (it answers 503 with Retry-After, and the connection is replaced).
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
