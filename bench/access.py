@@ -94,6 +94,39 @@ def _fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _profile_lines(profile: dict[str, Any]) -> list[str]:
+    """The microseconds of this checkout's downloads, from bench.access_profile."""
+    if not profile:
+        return []
+    lines = [
+        "## Where the microseconds go (this checkout, in process)",
+        "",
+        "CPU of one process per request through Django's WSGI handler (what gunicorn "
+        "calls), the least of 7 interleaved rounds of 300 requests; PostgreSQL and Redis on "
+        "loopback (`bench/access_profile.py`).",
+        "",
+        "| request | no Redis | Redis (warm) | Redis, no middleware at all |",
+        "|---|---|---|---|",
+    ]
+    for target in profile["Redis"]:
+        lines.append(
+            f"| {target} | {profile['no Redis'][target]:.0f} µs | "
+            f"{profile['Redis'][target]:.0f} µs | "
+            f"{profile['Redis, no middleware'][target]:.0f} µs |"
+        )
+    lines += [
+        "",
+        "The owner's warm download taken apart (each stage timed alone):",
+        "",
+        "| stage | µs |",
+        "|---|---|",
+    ]
+    for stage, micros in profile["stages"].items():
+        lines.append(f"| {stage} | {micros:.0f} |")
+    lines.append("")
+    return lines
+
+
 def render(facts: dict[str, Any], trees: dict[str, dict[str, Any]], command: str) -> str:
     lines = [
         "# The access path next to a static file",
@@ -153,6 +186,7 @@ def render(facts: dict[str, Any], trees: dict[str, dict[str, Any]], command: str
                     f"{now_rps / measured[STATIC]['rps']:.2f}x |"
                 )
         lines.append("")
+    lines += _profile_lines(trees[names[-1]].get("profile") or {})
     lines += [
         f"`{NGINX}`: nginx alone sending the same bytes, for scale (no Django at all).",
         "",

@@ -122,6 +122,25 @@ def sql(targets: dict[str, Any], *, redis: bool) -> dict[str, dict[str, int]]:
     return counted
 
 
+def profile(targets: dict[str, Any], redis_url: str, static_root: Path) -> dict[str, Any]:
+    """CPU per request in process, whole and taken apart (bench.access_profile); absent
+    from trees older than that module."""
+    try:
+        from bench import access_profile
+    except ImportError:  # pragma: no cover - a baseline tree
+        return {}
+    no_redis = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with override_settings(REDIS_URL="", PIXTIER_DOWNLOAD_CACHE_SECONDS=0):
+        without = access_profile.whole_requests(targets, no_redis)
+    with override_settings(REDIS_URL=redis_url, PIXTIER_DOWNLOAD_CACHE_SECONDS=300):
+        cache.clear()
+        caches = _redis_caches(redis_url)
+        with_redis = access_profile.whole_requests(targets, caches)
+        bare = access_profile.whole_requests(targets, caches, middleware=[])
+        parts = access_profile.stages(targets, caches, str(static_root))
+    return {"no Redis": without, "Redis": with_redis, "Redis, no middleware": bare, "stages": parts}
+
+
 def measure(server: Server, targets: dict[str, Any]) -> dict[str, Any]:
     return load.interleaved(
         {name: (server.url + path, headers) for name, (path, headers) in targets.items()},
@@ -142,6 +161,7 @@ def main(scratch: Path, jpeg_path: Path, out: Path) -> None:
     results: dict[str, Any] = {"bytes": media["bytes"], "rows": {}}
     for cached in (False, True):
         results["rows"][f"sql, {'Redis' if cached else 'no Redis'}"] = sql(targets, redis=cached)
+    results["profile"] = profile(targets, redis_url, static_root)
     for mode in ("django", "x-accel"):
         for cached in (False, True):
             env = {**base_env, "DELIVERY_MODE": mode}
