@@ -122,9 +122,9 @@ MIDDLEWARE = [
     "pixtier.common.limits.RequestSizeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # times everything after
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Answers GET/HEAD of image bytes here: the rest does nothing for them (measured).
     "pixtier.common.downloads.DownloadMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
