@@ -5,8 +5,9 @@ whole middleware stack would cost as much again (measured: about half of a warm 
 CPU): sessions, CSRF, messages, django-axes and the per-view Prometheus breakdown do
 nothing for a GET of image bytes. This middleware sits after the ones every answer needs
 (the request-size check, Prometheus' totals and latency, ``SecurityMiddleware``'s
-headers; WhiteNoise's static files go before it) and answers GET and HEAD of a download view (``BinaryApi``, marked ``binary``)
-itself; every other request goes on down the stack.
+headers; WhiteNoise's static files go before it) and answers GET and HEAD of a download
+view (``BinaryApi``, marked ``binary``) itself; every other request goes on down the
+stack.
 
 A request that may be signed in by its session cookie (no ``Authorization`` header) goes
 down the stack too: the session and authentication middleware read its user. Outages
