@@ -298,6 +298,21 @@ def test_a_url_with_one_character_changed_is_not_found(
     assert anonymous.get(link["url"]).status_code == 200  # the real one still works
 
 
+def test_links_signed_with_a_key_taken_out_of_service_stop_working(
+    settings: Any, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
+) -> None:
+    link = share(owner, image, expires_in=30000)
+    assert anonymous.get(link["url"]).status_code == 200  # its signature checked once
+
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = old_key + "-rotated"
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert anonymous.get(link["url"]).status_code == 200  # still accepted as a fallback
+    settings.SECRET_KEY_FALLBACKS = []
+
+    assert_no_image(anonymous.get(link["url"]), 404)
+
+
 @pytest.mark.parametrize(
     "token", ["x", "a.b", "a.b.c", "..", "not-a-token-at-all.0.AAAA", "%00", "😀", "a" * 5000]
 )
