@@ -429,3 +429,15 @@ def test_a_signed_in_browsable_api_session_downloads_its_images(
 
     session.logout()
     assert session.get(image["original"]).status_code == 401
+
+
+@pytest.mark.parametrize("height", [2**31 - 1, 2**31, 77076996853799130759168])
+def test_a_height_no_database_column_can_hold_is_simply_not_in_the_tier(
+    owner: APIClient, image: dict[str, Any], height: int
+) -> None:
+    url = image["thumbnails"][0]["url"].replace("/200/", f"/{height}/")
+
+    response = owner.get(url)
+
+    assert response.status_code == 403
+    assert f"Height {height} is not in the Enterprise tier" in response.json()["detail"]

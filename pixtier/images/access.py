@@ -214,6 +214,10 @@ def _owner_row(user_id: int, image_id: uuid.UUID, height: int | None) -> tuple[A
     return row
 
 
+# The largest height a ThumbnailSize can hold (a PositiveIntegerField, on every database).
+MAX_HEIGHT = 2**31 - 1
+
+
 def owner_file(
     *,
     caller: Caller,
@@ -235,7 +239,9 @@ def owner_file(
         caller.check(identity_user(identity))
         return _decision(stored, height)
 
-    row = _owner_row(caller.user_id, image_id, height)
+    # A height no column can hold is in no tier: asked as 0, which no tier has either
+    # (the URL takes any digits; the database would refuse the number with a 500).
+    row = _owner_row(caller.user_id, image_id, height if (height or 0) <= MAX_HEIGHT else 0)
     if row is None:
         # Who asks decides between 401 and 404: a second query, on refusals only.
         caller.check(User.objects.filter(pk=caller.user_id).first())
