@@ -103,17 +103,16 @@ class Bearer:
 
 @schema.hook
 def flatmap_case(context: schemathesis.HookContext, case: Case) -> Any:
-    """Valid cases name what exists half the time; invalid ones are left as generated."""
+    """Valid random cases name what exists; invalid ones are left as generated. (The
+    boundary cases of the coverage phase, built without this hook, name made-up ids:
+    they are most cases, and measured, left only a handful reaching a real image, so
+    whether link creation ever succeeded hung on the tests run before.)"""
     if case.meta is not None and case.meta.generation.mode.is_negative:
         return st.just(case)
-
-    def existing(use: bool) -> Case:
-        if use and case.path_parameters:
-            names = [name for name in case.path_parameters if name in EXISTING]
-            case.path_parameters = {**case.path_parameters, **{n: EXISTING[n] for n in names}}
-        return case
-
-    return st.booleans().map(existing)
+    if case.path_parameters:
+        names = [name for name in case.path_parameters if name in EXISTING]
+        case.path_parameters = {**case.path_parameters, **{n: EXISTING[n] for n in names}}
+    return st.just(case)
 
 
 @pytest.fixture
@@ -172,5 +171,5 @@ def test_the_fuzzer_got_past_the_door() -> None:
     if set(CALLS) != operations:
         pytest.skip("only some operations were fuzzed in this run")
     never = [label for label in operations if not any(200 <= c < 300 for c in CALLS[label])]
-    assert never == []
+    assert never == [], [dict(CALLS[label]) for label in never]
     print(f"{sum(map(Counter.total, CALLS.values()))} cases")  # shown with -s
