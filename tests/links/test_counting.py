@@ -282,7 +282,7 @@ def test_the_flush_writes_the_batched_counts_to_the_rows_once(
 
 
 # Committed as it goes, as in production (no test transaction around the flush).
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_flush_the_database_fails_half_way_loses_no_download(
     redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
