@@ -263,13 +263,21 @@ def test_with_redis_an_unlimited_download_writes_nothing_yet_shows_at_once(
     assert detail["last_downloaded_at"] is not None
 
 
+def downloaded(
+    owner: APIClient, anonymous: APIClient, image: dict[str, Any], *, times: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """One new unlimited link per entry of ``times``, each downloaded that many times."""
+    links = [share(owner, image) for _ in times]
+    for link, count in zip(links, times, strict=True):
+        for _ in range(count):
+            assert anonymous.get(link["url"]).status_code == 200
+    return links
+
+
 def test_the_flush_writes_the_batched_counts_to_the_rows_once(
     redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    links = [share(owner, image) for _ in range(2)]
-    for link, times in zip(links, (2, 5), strict=True):
-        for _ in range(times):
-            assert anonymous.get(link["url"]).status_code == 200
+    links = downloaded(owner, anonymous, image, times=(2, 5))
 
     assert link_downloads_flush() == 2
     assert link_downloads_flush() == 0  # nothing counted twice
@@ -286,10 +294,7 @@ def test_the_flush_writes_the_batched_counts_to_the_rows_once(
 def test_a_flush_the_database_fails_half_way_loses_no_download(
     redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
-    links = [share(owner, image) for _ in range(2)]
-    for link, times in zip(links, (2, 3), strict=True):
-        for _ in range(times):
-            assert anonymous.get(link["url"]).status_code == 200
+    links = downloaded(owner, anonymous, image, times=(2, 3))
     updates = 0
 
     def second_update_fails(execute: Any, sql: str, *args: Any) -> Any:
