@@ -43,14 +43,28 @@ import sys, time
 import boto3, botocore.exceptions
 port, bucket = sys.argv[1], sys.argv[2]
 s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
-for attempt in range(60):
+
+
+def ready() -> bool:
+    """The bucket exists and a file can be written and read back. The gateway answers
+    before the volume server has joined the master (seconds on a loaded machine after a
+    restart); until then, reads of files stored before the restart fail too."""
     try:
-        s3.create_bucket(Bucket=bucket)
-        break
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        break
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        s3.put_object(Bucket=bucket, Key=".ready", Body=b"ready")
+        return s3.get_object(Bucket=bucket, Key=".ready")["Body"].read() == b"ready"
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
-        time.sleep(0.5)
+        return False
+
+
+for attempt in range(120):
+    if ready():
+        s3.delete_object(Bucket=bucket, Key=".ready")
+        break
+    time.sleep(0.5)
 else:
     sys.exit(f"SeaweedFS S3 on port {port} did not come up")
 PY
