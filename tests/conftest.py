@@ -41,6 +41,27 @@ def pytest_configure() -> None:
     prepare()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module's shared world (``shared_world``) stays open until pytest moves on to
+    another world or module, so a test of the same module without one would run inside
+    it and see its rows: a module either uses shared worlds in every database test or
+    not at all."""
+    fixtures = {item: getattr(item, "fixturenames", ()) for item in items}
+    with_world = {item.path for item in items if "shared_world" in fixtures[item]}
+    beside = [
+        item.nodeid
+        for item in items
+        if item.path in with_world
+        and "shared_world" not in fixtures[item]
+        and ("db" in fixtures[item] or item.get_closest_marker("django_db"))
+    ]
+    if beside:
+        raise pytest.UsageError(
+            "These tests use the database beside tests with a shared world, whose rows "
+            f"they would see; move them to another module: {beside}"
+        )
+
+
 def _real_utcnow(remove_tzinfo: bool = True) -> dt.datetime:
     hatch = time_machine.escape_hatch
     now = (hatch.datetime.datetime if hatch.is_travelling() else dt.datetime).now(dt.UTC)

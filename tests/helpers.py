@@ -240,3 +240,10 @@ def share(client: APIClient, image: dict[str, Any], **body: Any) -> dict[str, An
     assert response.status_code == 201, response.content
     link: dict[str, Any] = response.json()
     return link
+
+
+def assert_json_error(response: Any, status: int) -> None:
+    assert response.status_code == status, body_of(response)[:300]
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) == {"detail"}
+    assert response.json()["detail"]

@@ -38,6 +38,9 @@ def test_every_row_names_its_valid_state() -> None:
     [((tier, state), row) for row, tier, state in cells()],
     ids=[f"{row_id(row)} [{tier}] {state}" for row, tier, state in cells()],
     indirect=["shared_world"],
+    # Module scope for the whole parametrization: with a direct argument (row) beside the
+    # indirect one, pytest would otherwise scope it per test and build a world per cell.
+    scope="module",
 )
 def test_each_caller_gets_exactly_the_status_the_table_says(world: World, row: Row) -> None:
     tier, state = world.tier, world.state
