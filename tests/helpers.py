@@ -3,6 +3,7 @@ responses. Test modules import from here, never from each other."""
 
 import functools
 import io
+import os
 import posixpath
 import struct
 import zlib
@@ -247,3 +248,13 @@ def assert_json_error(response: Any, status: int) -> None:
     assert response["Content-Type"] == "application/json"
     assert set(response.json()) == {"detail"}
     assert response.json()["detail"]
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    """The environment of a fresh process that must see exactly ``env``: nothing of this
+    test run's but PATH and where Python may keep bytecode (PYTHONPYCACHEPREFIX, which
+    `make test` sets: each process otherwise compiles Django's project modules anew)."""
+    base = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1"}
+    if prefix := os.environ.get("PYTHONPYCACHEPREFIX"):
+        base = {"PATH": os.environ["PATH"], "PYTHONPYCACHEPREFIX": prefix}
+    return {**base, **env}

@@ -4,7 +4,6 @@ start with the commands the Makefile and the integration tests use, and every va
 one the settings read and .env.example documents."""
 
 import json
-import os
 import re
 import secrets
 import shlex
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()
@@ -190,11 +191,10 @@ def settings_under(environment: Mapping[str, str], expression: str) -> Any:
         "import json, django; from django.conf import settings; django.setup(); "
         f"print(json.dumps({expression}))"
     )
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings"}
     answer = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
-        env={**env, **environment},
+        env=clean_env(DJANGO_SETTINGS_MODULE="config.settings", **environment),
         capture_output=True,
         text=True,
         check=True,

@@ -3,7 +3,6 @@ SECRET_KEY, turn on secure cookies, the https redirect and HSTS with HTTPS=1; th
 validates passwords and lets in only staff; the repository holds no secret."""
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -16,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from pixtier.accounts.models import Tier, User
+from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,11 +27,10 @@ def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
 
 
 def python(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ["PATH"], "PIXTIER_VAR_DIR": str(tmp_path / "var")}
     return subprocess.run(
         [sys.executable, *args],
         cwd=REPO,
-        env={**base, **env},
+        env=clean_env(PIXTIER_VAR_DIR=str(tmp_path / "var"), **env),
         capture_output=True,
         text=True,
         timeout=120,

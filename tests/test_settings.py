@@ -2,7 +2,6 @@
 mode makes its own on first use, a deployment runs on a read-only filesystem, and any
 variable (secrets above all) may come from a file (Docker secrets)."""
 
-import os
 import secrets
 import shlex
 import shutil
@@ -25,6 +24,7 @@ from config.env import (
     env_set,
     env_str,
 )
+from tests.helpers import clean_env
 
 REPO = Path(__file__).resolve().parents[1]
 PRINT_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
@@ -44,7 +44,7 @@ def run(
     return subprocess.run(
         command,
         cwd=REPO,
-        env={"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", **env},
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
