@@ -38,6 +38,11 @@ Format = Literal["jpeg", "png"]  # what uploads may be
 # What thumbnails may be: the original's format, or one a client negotiates (SPEC 10).
 OutputFormat = Literal["jpeg", "png", "webp", "avif"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("jpeg", "png", "webp", "avif")
+# How hard the encoder works: "fast" for a thumbnail a request waits for, "thorough" for
+# one made in the background. Only AVIF has two settings (EncoderSettings); the other
+# formats encode alike either way.
+Encoding = Literal["fast", "thorough"]
+TWO_SPEED_FORMATS: tuple[OutputFormat, ...] = ("avif",)
 
 CONTENT_TYPES: dict[OutputFormat, str] = {
     "jpeg": "image/jpeg",
@@ -352,8 +357,9 @@ def _to_8bit(image: pyvips.Image) -> pyvips.Image:
 class EncoderSettings:
     """WebP and AVIF encoder settings, chosen by measurement (``python -m bench.formats``,
     docs/benchmarks/formats.md): on real photographs at 200 and 400 px, the fewest bytes
-    whose SSIM is never below the JPEG Q85 thumbnail's, at an effort that keeps a cold
-    400 px AVIF within 3x a cold JPEG."""
+    whose SSIM is never below the JPEG Q85 thumbnail's. AVIF has two: a fast one for a
+    first request (a cold 400 px AVIF within 3x a cold JPEG), and a thorough one that
+    the background uses, and that replaces the fast encode once made (two-speed AVIF)."""
 
     # WebP Q84 effort 4: 0.77x the JPEG bytes; Q83 falls below the JPEG's SSIM. Effort 6,
     # the "photo" preset and smart subsampling need more bytes for that SSIM; smart
@@ -362,25 +368,33 @@ class EncoderSettings:
     # cut-out's edge (alpha off by 1.5/255 on average, SSIM 0.002 lower).
     webp_quality: int = 84
     webp_effort: int = 4
-    # AVIF (libaom) Q70 effort 0, 10 bit, tuned for SSIM, 4:2:0: 0.74x the JPEG bytes; a
-    # cold 400 px AVIF 1.3-1.6x a cold JPEG for a 12 MP JPEG, 2.1-2.3x for a 1080p one.
-    # libvips' defaults (8 bit, tune "iq") needed 0.83x. Effort 1 reaches 0.64x and
-    # effort 3 0.60x, but effort 1 alone takes a cold AVIF of a 1080p JPEG to 5-6x a JPEG
-    # (2.5-3.6x at 12 MP). 12 bit and 4:4:4 cost bytes. One Q per format: a Q per height
-    # saves 1 %.
+    # AVIF (libaom), fast (a first request waits for it): Q70 effort 0, 10 bit, tuned for
+    # SSIM, 4:2:0: 0.74x the JPEG bytes; a cold 400 px AVIF 1.3-1.6x a cold JPEG for a
+    # 12 MP JPEG, 2.1-2.3x for a 1080p one. libvips' defaults (8 bit, tune "iq") needed
+    # 0.83x. Effort 1 reaches 0.64x, but alone takes a cold AVIF of a 1080p JPEG to 5-6x
+    # a JPEG (2.5-3.6x at 12 MP). 12 bit and 4:4:4 cost bytes. One Q per format: a Q per
+    # height saves 1 %.
     avif_quality: int = 70
     avif_effort: int = 0
     avif_bitdepth: int = 10
     avif_tune: str = "ssim"
+    # AVIF, thorough (made in the background, then kept and served): Q63 effort 4, the
+    # rest as the fast one: 0.566x the JPEG bytes, 0.4-0.7 s for the largest photograph's
+    # 400 px thumbnail (1 s for a 711x400 one of a grainy 1080p scene). Effort 3 needs
+    # Q65 for the JPEG's SSIM: 0.597x, at the 0.6x target's edge, in 0.2 s; effort 5
+    # 0.565x in 1 s; effort 4 at 8 bit needs Q65: 0.586x.
+    avif_thorough_quality: int = 63
+    avif_thorough_effort: int = 4
 
     def webp_options(self) -> dict[str, object]:
         return {"Q": self.webp_quality, "effort": self.webp_effort}
 
-    def avif_options(self) -> dict[str, object]:
+    def avif_options(self, encoding: Encoding = "fast") -> dict[str, object]:
+        thorough = encoding == "thorough"
         return {
             "compression": "av1",
-            "Q": self.avif_quality,
-            "effort": self.avif_effort,
+            "Q": self.avif_thorough_quality if thorough else self.avif_quality,
+            "effort": self.avif_thorough_effort if thorough else self.avif_effort,
             "bitdepth": self.avif_bitdepth,
             "tune": self.avif_tune,
         }
@@ -395,9 +409,10 @@ def encode(
     *,
     jpeg_quality: int = 85,
     settings: EncoderSettings = ENCODER,
+    encoding: Encoding = "fast",
 ) -> bytes:
     """A resized picture as a thumbnail file: no metadata; alpha kept where the format
-    has it (JPEG gets the picture on white)."""
+    has it (JPEG gets the picture on white); AVIF at the ``encoding``'s setting."""
     image = _to_8bit(image)
     if fmt == "jpeg":
         if image.hasalpha():
@@ -408,14 +423,17 @@ def encode(
     if fmt == "webp":
         return cast(bytes, image.webpsave_buffer(**settings.webp_options(), keep="none"))
     if fmt == "avif":
-        return cast(bytes, image.heifsave_buffer(**settings.avif_options(), keep="none"))
+        options = settings.avif_options(encoding)
+        return cast(bytes, image.heifsave_buffer(**options, keep="none"))
     return cast(
         bytes, image.pngsave_buffer(compression=_PNG_COMPRESSION, filter=_PNG_FILTERS, keep="none")
     )
 
 
-def _encode(image: pyvips.Image, fmt: OutputFormat, *, jpeg_quality: int) -> bytes:
-    return encode(image, fmt, jpeg_quality=jpeg_quality)
+def _encode(
+    image: pyvips.Image, fmt: OutputFormat, *, jpeg_quality: int, encoding: Encoding = "fast"
+) -> bytes:
+    return encode(image, fmt, jpeg_quality=jpeg_quality, encoding=encoding)
 
 
 def _jpeg_shrink(info: ImageInfo, target: tuple[int, int]) -> int:
@@ -511,6 +529,7 @@ def process(
     heights: Sequence[int] = (),
     jpeg_quality: int = 85,
     fmt: OutputFormat | None = None,
+    encoding: Encoding = "fast",
 ) -> Processed:
     """Validate ``data`` and make a thumbnail per tier height, from one decode.
 
@@ -521,7 +540,7 @@ def process(
     1/8 DCT scale; a PNG cannot be decoded for less than every pixel) and streamed top to
     bottom into that thumbnail, EXIF orientation applied and colour converted to sRGB;
     the smaller heights are reduced from it, and all are encoded as ``fmt`` (default: the
-    input's format). JPEG warnings refuse the file: libjpeg
+    input's format; AVIF at the ``encoding``'s setting). JPEG warnings refuse the file: libjpeg
     reports damaged picture data ("Corrupt JPEG data") only as a warning and paints the
     gap grey. It reports it at every DCT scale alike (docs/decode.md), so validating at
     the thumbnail's scale is as strict as at full scale. Metadata is stripped from
@@ -543,7 +562,9 @@ def process(
             image = largest.thumbnail_image(width, height=height, size="force").copy_memory()
         smallest = _to_8bit(image)
         rendered[width, height] = Rendered(
-            _encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality), width, height
+            _encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality, encoding=encoding),
+            width,
+            height,
         )
     return Processed(
         info=info,
@@ -727,10 +748,17 @@ def make_thumbnails(
     limits: Limits = DEFAULT_LIMITS,
     jpeg_quality: int = 85,
     fmt: OutputFormat | None = None,
+    encoding: Encoding = "fast",
 ) -> dict[int, Rendered]:
-    """The thumbnails of ``heights`` as ``fmt``: :func:`process` for its thumbnails."""
+    """The thumbnails of ``heights`` as ``fmt`` at the ``encoding``'s setting:
+    :func:`process` for its thumbnails."""
     return process(
-        data, limits=limits, heights=heights, jpeg_quality=jpeg_quality, fmt=fmt
+        data,
+        limits=limits,
+        heights=heights,
+        jpeg_quality=jpeg_quality,
+        fmt=fmt,
+        encoding=encoding,
     ).thumbnails
 
 
