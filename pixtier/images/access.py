@@ -132,7 +132,7 @@ def thumbnail_made(
 ) -> tuple[Any, ...]:
     """THUMBNAIL_FIELDS of the image's ``fmt`` thumbnail (default: the original's
     format), made now if need be (single flight)."""
-    from pixtier.images.thumbnails import thumbnail_get
+    from pixtier.images.ondemand import thumbnail_get
 
     image = Image.objects.get(pk=image_id)
     heights = tier_capabilities_load(tier_id=tier_id).heights

@@ -17,14 +17,14 @@ from django.utils.html import format_html, format_html_join
 from pixtier import delivery
 from pixtier.accounts.selectors import tier_capabilities
 from pixtier.images.models import Image, Thumbnail
+from pixtier.images.ondemand import ThumbnailNotReady, thumbnail_get
 from pixtier.images.selectors import stored_original, stored_thumbnail
 from pixtier.images.services import image_delete
-from pixtier.images.thumbnails import ThumbnailNotReady, thumbnail_get
 
 
 class ThumbnailInline(admin.TabularInline[Thumbnail, Image]):
     model = Thumbnail
-    fields = ("height", "state", "pixels", "file_size", "created_at")
+    fields = ("height", "format", "encoding", "state", "pixels", "file_size", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False

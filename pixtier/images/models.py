@@ -54,11 +54,14 @@ class Image(AccessModel):
 
 
 class ThumbnailQuerySet(AccessQuerySet):
-    """Only READY rows were ever served: deleting or un-readying them takes access away;
-    claims (PENDING rows) come and go freely."""
+    """Only READY rows were ever served: deleting or un-readying them, or giving one a new
+    file (a refined encode's key), outdates what was decided about them; claims (PENDING
+    rows) come and go freely, and turn READY with their first file."""
 
     def _takes_access(self, fields: Any, values: dict[str, Any]) -> bool:
-        return "state" in values and values["state"] != Thumbnail.State.READY
+        if "state" in values:
+            return bool(values["state"] != Thumbnail.State.READY)
+        return "key" in values
 
     def access_owners(self) -> Owners:
         return _owners(self.filter(state=Thumbnail.State.READY), "image__owner_id")
@@ -99,6 +102,15 @@ class Thumbnail(AccessModel):
     size = models.PositiveBigIntegerField(null=True)
     sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(null=True)
+    # Which encoder setting made the file, for formats with two (processing.Encoding):
+    # a request's fast AVIF is re-encoded thorough in the background, once.
+    encoding = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("fast", "fast"), ("thorough", "thorough")],
+        help_text="AVIF: fast (a first request's, to be refined) or thorough; "
+        "empty for formats with one setting.",
+    )
 
     class Meta:
         ordering = ["height"]

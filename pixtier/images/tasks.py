@@ -14,6 +14,7 @@ from django.db import connection
 from pixtier.common.breaker import Breaker
 from pixtier.common.tasks import RETRYING
 from pixtier.images import backfills, selectors, thumbnails
+from pixtier.images.processing import OutputFormat
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ def generate_thumbnails(self: Task, image_id: str) -> list[int]:
             raise self.retry(countdown=settings.PIXTIER_THUMBNAIL_CLAIM_SECONDS + 1)
         logger.warning("thumbnails of %s still claimed elsewhere; left to requests", image_id)
     return made
+
+
+@shared_task(**RETRYING)
+def refine_thumbnails(image_id: str, heights: list[int], fmt: str) -> list[int]:
+    """Encode again, thorough, the thumbnails a request made fast (queued by it)."""
+    return thumbnails.thumbnails_refine(
+        image_id=uuid.UUID(str(image_id)),
+        heights=heights,
+        fmt=fmt,  # type: ignore[arg-type]  # what enqueue_refine was given
+    )
 
 
 @shared_task(**RETRYING)
@@ -64,7 +75,7 @@ PLACEHOLDER_BATCH = 200
 # Services call these through transaction.on_commit, so a job never runs before its row
 # exists. PIXTIER_BACKGROUND picks where it runs: "celery" queues it for the workers,
 # "thread" runs it on one in-process thread, "sync" at once, "off" not at all (requests
-# make thumbnails on demand).
+# make thumbnails on demand, and a first request's fast AVIF stays as it is).
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -130,3 +141,10 @@ def enqueue_tier_backfill(*, tier_id: int) -> None:
         _queue(backfill_tier, tier_id)
     else:
         _run(thumbnails.thumbnails_backfill_tier, tier_id=tier_id)
+
+
+def enqueue_refine(*, image_id: uuid.UUID, heights: list[int], fmt: OutputFormat) -> None:
+    if settings.PIXTIER_BACKGROUND == "celery":
+        _queue(refine_thumbnails, str(image_id), heights, fmt)
+    else:
+        _run(thumbnails.thumbnails_refine, image_id=image_id, heights=heights, fmt=fmt)

@@ -1,14 +1,13 @@
 """Making thumbnails exactly once: claims on the (image, height, format) row, one decode
-for all of an image's missing heights in a format, and on-demand waiting for a thumbnail
-another process makes.
-The background jobs (after an upload, after a tier gains a height) and the prune call in."""
+for all of an image's missing heights in a format; a first request's fast AVIF replaced by
+the thorough encode. Requests (``ondemand``), the background jobs (after an upload, after
+a tier gains a height, after a first AVIF request) and the prune call in."""
 
+import functools
 import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,31 +20,13 @@ from django.utils import timezone
 from pixtier.accounts.models import ThumbnailSize
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import metrics
-from pixtier.common.exceptions import NotFound, NotReady
 from pixtier.images import keys, processing
 from pixtier.images.models import Image, Thumbnail
-from pixtier.images.selectors import image_info, thumbnail_ready
+from pixtier.images.selectors import image_info
 
 logger = logging.getLogger(__name__)
 
 State = Thumbnail.State
-
-
-@dataclass(frozen=True)
-class WaitClock:
-    """The time a request waiting for another process's thumbnail reads and sleeps on.
-    Tests put a clock of their own in ``CLOCK`` (as DRF's throttles take a ``timer``), so
-    waiting out the limit takes no real time."""
-
-    now: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-CLOCK = WaitClock()
-
-
-class ThumbnailNotReady(NotReady):
-    """Another process is still making the thumbnail after the wait limit."""
 
 
 def decode_limits() -> processing.Limits:
@@ -108,11 +89,20 @@ def _claim(
     return won
 
 
+def _encoding(fmt: processing.OutputFormat, encoding: processing.Encoding) -> str:
+    """What a row records of the setting that made its file (only formats with two)."""
+    return encoding if fmt in processing.TWO_SPEED_FORMATS else ""
+
+
 def thumbnails_generate(
-    *, image: Image, heights: list[int], fmt: processing.OutputFormat | None = None
+    *,
+    image: Image,
+    heights: list[int],
+    fmt: processing.OutputFormat | None = None,
+    encoding: processing.Encoding = "thorough",
 ) -> list[int]:
     """Make the ``fmt`` thumbnails (default: the original's format) among ``heights``
-    that nobody has made or is making.
+    that nobody has made or is making, at the ``encoding``'s setting.
 
     One decode serves all of them. A file becomes visible only when its row turns READY;
     a claim lost meanwhile (image deleted, claim taken over) discards the file.
@@ -133,12 +123,14 @@ def thumbnails_generate(
             limits=decode_limits(),
             jpeg_quality=settings.PIXTIER_JPEG_QUALITY,
             fmt=fmt,
+            encoding=encoding,
         )
         seconds = time.perf_counter() - started
         metrics.THUMBNAIL_GENERATION_SECONDS.labels(format=fmt).observe(seconds)
         logger.info(
-            "made %s thumbnails %s of %s in %.0f ms",
+            "made %s (%s) thumbnails %s of %s in %.0f ms",
             fmt,
+            encoding,
             claimed,
             image.pk,
             seconds * 1000,
@@ -158,6 +150,7 @@ def thumbnails_generate(
                 size=len(thumb.data),
                 sha256=hashlib.sha256(thumb.data).hexdigest(),
                 created_at=timezone.now(),
+                encoding=_encoding(fmt, encoding),
             )
             if updated:
                 made.append(height)
@@ -172,37 +165,85 @@ def thumbnails_generate(
     return made
 
 
-def thumbnail_get(
-    *,
-    image: Image,
-    height: int,
-    tier_heights: tuple[int, ...],
-    fmt: processing.OutputFormat | None = None,
-) -> Thumbnail:
-    """The READY ``fmt`` thumbnail (default: the original's format) of ``image`` for
-    tier height ``height``, made on demand.
+def thumbnails_refine(
+    *, image_id: uuid.UUID, heights: list[int], fmt: processing.OutputFormat = "avif"
+) -> list[int]:
+    """Background job after a request made ``fmt`` thumbnails at the fast setting: encode
+    them again, thorough, from the original; returns the heights replaced.
 
-    Concurrent callers make it once: one wins the claim (and makes the tier's other
-    missing heights in that format from the same decode), the others wait for its row to
-    turn READY.
+    Each new file gets a key of its own, and its row moves to it only if the row still
+    holds the fast file (so twice is once, and an image deleted or a height pruned
+    meanwhile keeps nothing); cached decisions naming the old file are outdated with the
+    move (``ThumbnailQuerySet``), and the old file goes once the move commits. A download
+    that has its decision keeps reading the old file; the next one gets the new ETag.
     """
-    fmt = fmt or original_format(image)
-    clock = CLOCK
-    deadline = clock.now() + settings.PIXTIER_THUMBNAIL_WAIT_SECONDS
-    delay = 0.02
-    wanted = [height, *(h for h in tier_heights if h != height)]
-    while True:
-        thumb = thumbnail_ready(image_id=image.pk, height=height, fmt=fmt)
-        if thumb is not None:
-            return thumb
-        if height in thumbnails_generate(image=image, heights=wanted, fmt=fmt):
-            continue
-        if not Image.objects.filter(pk=image.pk).exists():
-            raise NotFound("The image was deleted.")
-        if clock.now() >= deadline:
-            raise ThumbnailNotReady("The thumbnail is still being made; retry shortly.")
-        clock.sleep(delay)
-        delay = min(delay * 2, 0.25)
+    if fmt not in processing.TWO_SPEED_FORMATS:
+        return []
+    fast = list(
+        Thumbnail.objects.filter(
+            image_id=image_id, height__in=heights, format=fmt, state=State.READY, encoding="fast"
+        )
+    )
+    image = Image.objects.filter(pk=image_id).first()
+    if not fast or image is None:
+        return []
+    try:
+        with default_storage.open(image.original_key, "rb") as original:
+            data = original.read()
+    except Exception:
+        if Image.objects.filter(pk=image_id).exists():
+            raise
+        return []  # deleted since: its file went after its row
+    started = time.perf_counter()
+    rendered = processing.make_thumbnails(
+        data,
+        heights=[row.height for row in fast],
+        limits=decode_limits(),
+        jpeg_quality=settings.PIXTIER_JPEG_QUALITY,
+        fmt=fmt,
+        encoding="thorough",
+    )
+    seconds = time.perf_counter() - started
+    refined = []
+    now = timezone.now()
+    for row in fast:
+        thumb = rendered[row.height]
+        key = default_storage.save(
+            keys.thumbnail_key(image.pk, row.height, processing.EXTENSIONS[fmt], claimed_at=now),
+            ContentFile(thumb.data),
+        )
+        try:
+            with transaction.atomic():
+                moved = Thumbnail.objects.filter(
+                    pk=row.pk, state=State.READY, key=row.key, encoding="fast"
+                ).update(
+                    key=key,
+                    encoding="thorough",
+                    pixel_width=thumb.width,
+                    pixel_height=thumb.height,
+                    size=len(thumb.data),
+                    sha256=hashlib.sha256(thumb.data).hexdigest(),
+                    created_at=now,
+                )
+                if moved:
+                    transaction.on_commit(functools.partial(default_storage.delete, row.key))
+        except BaseException:
+            default_storage.delete(key)  # the move rolled back (e.g. Redis unreachable)
+            raise
+        if moved:
+            refined.append(row.height)
+        else:
+            default_storage.delete(key)
+    logger.info(
+        "refined %s thumbnails %s of %s (%d -> %d bytes) in %.0f ms",
+        fmt,
+        refined,
+        image_id,
+        sum(row.size or 0 for row in fast if row.height in refined),
+        sum(len(rendered[h].data) for h in refined),
+        seconds * 1000,
+    )
+    return refined
 
 
 def thumbnails_generate_for_image(*, image_id: uuid.UUID) -> list[int]:

@@ -125,12 +125,18 @@ def test_avif_and_webp_thumbnails_of_a_photo_are_smaller_than_the_jpeg_and_as_fa
         fmt: processing.make_thumbnails(data, heights=[height], fmt=fmt)[height].data
         for fmt in ("jpeg", "webp", "avif")
     }
+    # What the background makes and keeps (a first request gets "avif").
+    made["avif thorough"] = processing.make_thumbnails(
+        data, heights=[height], fmt="avif", encoding="thorough"
+    )[height].data
     quality = {fmt: _ssim(encoded, picture.smallest) for fmt, encoded in made.items()}
 
     assert len(made["avif"]) < len(made["jpeg"])
     assert len(made["webp"]) < len(made["jpeg"])
+    assert len(made["avif thorough"]) < len(made["avif"])
     assert quality["avif"] >= quality["jpeg"]
     assert quality["webp"] >= quality["jpeg"]
+    assert quality["avif thorough"] >= quality["jpeg"]
 
 
 # --- Made, stored, pruned ------------------------------------------------------------

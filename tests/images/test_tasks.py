@@ -26,6 +26,7 @@ from tests.helpers import forget_thumbnails, stored_files
 ALL_TASKS = [
     account_tasks.purge_sign_in_records,
     tasks.generate_thumbnails,
+    tasks.refine_thumbnails,
     tasks.backfill_tier,
     tasks.prune_thumbnails,
     link_tasks.purge_expired_links,
@@ -232,3 +233,21 @@ def test_in_thread_mode_a_height_added_is_made_on_a_background_thread(
     while ready(image["id"]) != [200, 300]:
         assert time.monotonic() < deadline, ready(image["id"])
         time.sleep(0.02)
+
+
+def test_a_first_avif_request_in_celery_mode_queues_its_refine(
+    eager: None,
+    enterprise_user: User,
+    uploaded: Callable[..., dict[str, Any]],
+    client_for: Callable[[User | None], Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    image = uploaded(enterprise_user)
+    url = next(t["url"] for t in image["thumbnails"] if t["height"] == 200)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(enterprise_user).get(url, {"format": "avif"})
+
+    assert response.status_code == 200
+    rows = Thumbnail.objects.filter(image_id=image["id"], format="avif")
+    assert sorted(rows.values_list("height", "encoding")) == [(200, "thorough"), (400, "thorough")]

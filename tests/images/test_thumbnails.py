@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import User
-from pixtier.images import processing, thumbnails
+from pixtier.images import ondemand, processing
 from pixtier.images.models import Thumbnail
 from tests.concurrency import at_once
 from tests.helpers import forget_thumbnails, jpeg_bytes, png_bytes, stored_files
@@ -243,7 +243,7 @@ def test_a_fresh_claim_held_elsewhere_makes_the_request_wait_then_503(
 ) -> None:
     settings.PIXTIER_THUMBNAIL_WAIT_SECONDS = 30
     clock = FakeClock()
-    monkeypatch.setattr(thumbnails, "CLOCK", thumbnails.WaitClock(clock.now, clock.sleep))
+    monkeypatch.setattr(ondemand, "CLOCK", ondemand.WaitClock(clock.now, clock.sleep))
     image = uploaded(basic_user)
     forget_thumbnails(image["id"])
     generations.clear()
