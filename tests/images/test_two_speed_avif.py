@@ -9,14 +9,17 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+from redis.exceptions import RedisError
 from rest_framework.test import APIClient
 
 from pixtier.accounts.models import ThumbnailSize, Tier, User
+from pixtier.common.errors import STORAGE_ERRORS
 from pixtier.images import processing, thumbnails
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.services import image_delete
 from pixtier.images.thumbnails import thumbnails_prune, thumbnails_refine
 from tests.helpers import body_of, jpeg_bytes, stored_files
+from tests.integration.procs import free_port
 
 
 def thumbnail_url(image: dict[str, Any], height: int = 200) -> str:
@@ -233,3 +236,58 @@ def test_eager_avif_is_made_thorough_directly(
         assert row.size < len(fast[height].data)
     # Nothing is left to refine.
     assert thumbnails.thumbnails_refine(image_id=made["id"], heights=[200, 400]) == []
+
+
+def test_a_refine_that_cannot_read_the_original_fails_and_changes_nothing(
+    cold_avif: tuple[Any, list[Callable[[], None]]],
+    image: dict[str, Any],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The job fails (and is retried) rather than pretend: the fast file stays served."""
+    fast = {height: row.key for height, row in avif_rows(image["id"]).items()}
+    default_storage.delete(Image.objects.get(pk=image["id"]).original_key)
+    files = stored_files()
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(STORAGE_ERRORS):
+        thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="avif")
+
+    assert {height: row.key for height, row in avif_rows(image["id"]).items()} == fast
+    assert stored_files() == files
+
+
+def test_a_refine_that_cannot_outdate_cached_decisions_keeps_the_fast_file_only(
+    cold_avif: tuple[Any, list[Callable[[], None]]],
+    image: dict[str, Any],
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """With the shared cache unreachable the move is not made (a download could keep a
+    decision naming the old file), and the new file does not stay behind."""
+    settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 300
+    fast = {height: row.key for height, row in avif_rows(image["id"]).items()}
+    files = stored_files()
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RedisError):
+        thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="avif")
+
+    assert {height: row.key for height, row in avif_rows(image["id"]).items()} == fast
+    assert stored_files() == files
+
+
+def test_refining_a_format_with_one_setting_does_nothing(
+    owner: APIClient, image: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    assert owner.get(thumbnail_url(image), {"format": "webp"}).status_code == 200
+    files = stored_files()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="webp") == []
+
+    assert stored_files() == files
