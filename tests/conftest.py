@@ -326,6 +326,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
+def take_cache_down(settings: Any) -> Callable[[], None]:
+    """Point the cache at a Redis nobody answers at (the settings' socket timeouts)."""
+
+    def down() -> None:
+        from tests.integration.procs import free_port
+
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            }
+        }
+
+    return down
+
+
+@pytest.fixture
 def redis_cache(settings: Any, redis_url: str) -> Iterator[None]:
     """The default cache is Redis (emptied), and downloads and tiers are cached in it; as
     in a deployment with REDIS_URL, unlimited links count their downloads there too."""

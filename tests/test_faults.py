@@ -20,7 +20,6 @@ import pixtier.common.cache
 from pixtier.accounts.models import ThumbnailSize, Tier
 from pixtier.links.models import ExpiringLink
 from tests.helpers import ORIGINAL, assert_no_image, body_of, share
-from tests.integration.procs import free_port
 
 START = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 
@@ -30,22 +29,6 @@ def caching(settings: Any) -> None:
     """Tier capabilities and downloads cached, as they are with Redis."""
     settings.PIXTIER_TIER_CACHE_SECONDS = 300
     settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 300
-
-
-@pytest.fixture
-def take_cache_down(settings: Any) -> Callable[[], None]:
-    """Point the cache at a Redis nobody answers at (the settings' socket timeouts)."""
-
-    def down() -> None:
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-            }
-        }
-
-    return down
 
 
 def test_reads_come_from_the_database_while_the_cache_is_down(

@@ -19,7 +19,6 @@ from pixtier.images.models import Image, Thumbnail
 from pixtier.images.services import image_delete
 from pixtier.images.thumbnails import thumbnails_prune, thumbnails_refine
 from tests.helpers import body_of, jpeg_bytes, stored_files
-from tests.integration.procs import free_port
 
 
 def thumbnail_url(image: dict[str, Any], height: int = 200) -> str:
@@ -29,6 +28,10 @@ def thumbnail_url(image: dict[str, Any], height: int = 200) -> str:
 def avif_rows(image_id: str) -> dict[int, Thumbnail]:
     rows = Thumbnail.objects.filter(image_id=image_id, format="avif", state=Thumbnail.State.READY)
     return {row.height: row for row in rows}
+
+
+def avif_keys(image_id: str) -> dict[int, str]:
+    return {height: row.key for height, row in avif_rows(image_id).items()}
 
 
 @pytest.fixture
@@ -172,14 +175,14 @@ def test_refining_twice_is_a_no_op(
 ) -> None:
     _, queued = cold_avif
     run(queued, django_capture_on_commit_callbacks)
-    refined = {height: row.key for height, row in avif_rows(image["id"]).items()}
+    refined = avif_keys(image["id"])
     files = stored_files()
 
     with django_capture_on_commit_callbacks(execute=True):
         again = thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="avif")
 
     assert again == []
-    assert {height: row.key for height, row in avif_rows(image["id"]).items()} == refined
+    assert avif_keys(image["id"]) == refined
     assert stored_files() == files
 
 
@@ -244,14 +247,14 @@ def test_a_refine_that_cannot_read_the_original_fails_and_changes_nothing(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     """The job fails (and is retried) rather than pretend: the fast file stays served."""
-    fast = {height: row.key for height, row in avif_rows(image["id"]).items()}
+    fast = avif_keys(image["id"])
     default_storage.delete(Image.objects.get(pk=image["id"]).original_key)
     files = stored_files()
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(STORAGE_ERRORS):
         thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="avif")
 
-    assert {height: row.key for height, row in avif_rows(image["id"]).items()} == fast
+    assert avif_keys(image["id"]) == fast
     assert stored_files() == files
 
 
@@ -259,25 +262,20 @@ def test_a_refine_that_cannot_outdate_cached_decisions_keeps_the_fast_file_only(
     cold_avif: tuple[Any, list[Callable[[], None]]],
     image: dict[str, Any],
     settings: Any,
+    take_cache_down: Callable[[], None],
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     """With the shared cache unreachable the move is not made (a download could keep a
     decision naming the old file), and the new file does not stay behind."""
     settings.PIXTIER_DOWNLOAD_CACHE_SECONDS = 300
-    fast = {height: row.key for height, row in avif_rows(image["id"]).items()}
+    fast = avif_keys(image["id"])
     files = stored_files()
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    }
+    take_cache_down()
 
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RedisError):
         thumbnails_refine(image_id=image["id"], heights=[200, 400], fmt="avif")
 
-    assert {height: row.key for height, row in avif_rows(image["id"]).items()} == fast
+    assert avif_keys(image["id"]) == fast
     assert stored_files() == files
 
 
