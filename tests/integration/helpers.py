@@ -121,7 +121,8 @@ def on(base: str, url: str) -> str:
     return f"{base}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
-_MADE = re.compile(r"made \w+ thumbnails \[([\d, ]+)\] of ([0-9a-f-]{36})")
+# "made jpeg (thorough) thumbnails [200, 400] of <id> in 12 ms" (thumbnails.thumbnails_generate)
+_MADE = re.compile(r"made \w+ (?:\(\w+\) )?thumbnails \[([\d, ]+)\] of ([0-9a-f-]{36})")
 
 
 def generations(logs: Iterable[Path], image_id: str) -> Counter[int]:
