@@ -41,7 +41,7 @@ def test_reads_come_from_the_database_while_the_cache_is_down(
     link = share(owner, image, expires_in=30000, height=200)
     take_cache_down()
 
-    with caplog.at_level(logging.WARNING, "pixtier.common.cache"):
+    with caplog.at_level(logging.WARNING, "pixtier.common.breaker"):
         me = owner.get("/api/v1/me/")
         assert me.status_code == 200
         assert me.json()["tier"]["name"] == "Enterprise"

@@ -5,7 +5,6 @@ progressive and restart-marker JPEGs, checked against a full-scale decode of eac
 import gc
 import json
 import logging
-import logging.config
 import random
 import subprocess
 import sys
@@ -161,8 +160,10 @@ def test_damage_in_the_last_rows_is_refused_whatever_logging_was_set_up_since(
     pyvips_logging_reset: logging.Logger,
 ) -> None:
     data = _damaged(in_the_last_rows=True)
-    # As a framework's logging setup may leave it: our handler gone, the logger off.
-    logging.config.dictConfig({"version": 1, "disable_existing_loggers": True})
+    # As a framework's logging setup may leave it (dictConfig's disable_existing_loggers,
+    # which would disable every other logger of this test run too): our handler gone, the
+    # logger off.
+    pyvips_logging_reset.disabled = True
     pyvips_logging_reset.handlers.clear()
     pyvips_logging_reset.setLevel(logging.ERROR)
 
