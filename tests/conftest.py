@@ -6,7 +6,6 @@ storage of its own, and looks at stored files only through Django's storage API.
 
 import copy
 import datetime as dt
-import importlib
 import os
 import posixpath
 import shutil
@@ -22,8 +21,12 @@ from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.files.storage import Storage, default_storage, storages
-from django.db import transaction
+from django.core.management import call_command
+from django.core.management.color import no_style
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import override_settings
+from pytest_django.plugin import blocking_manager_key
 from rest_framework.test import APIClient
 
 import pixtier.common.cache
@@ -146,22 +149,62 @@ def storage(settings: Any, media_root: Path) -> Iterator[Storage]:
 MD5_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 
-def _ensure_builtin_tiers() -> None:
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction", marker.args[:1] == (True,)):
+        return True
+    return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
+MIGRATED = pytest.StashKey[dict[str, str]]()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    django_db_setup: None, django_db_blocker: Any, request: pytest.FixtureRequest
+) -> None:
+    """The test databases as the migrations left them (the built-in tiers, the content
+    types), kept to be put back after each transactional test."""
+    with django_db_blocker.unblock():
+        request.config.stash[MIGRATED] = {
+            alias: connections[alias].creation.serialize_db_to_string() for alias in connections
+        }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """A transactional test (threads, the live server) empties every table when it ends,
-    taking the migration-made tiers with it; put them back for whoever runs next."""
-    migration = importlib.import_module("pixtier.accounts.migrations.0002_builtin_tiers")
-    migration.create_tiers(django_apps, None)
+    taking what the migrations made with it. Put that back at once, so that whatever runs
+    next in this process, in any order or xdist distribution, finds it (after the last
+    test there is no database left to fill). Django's own ``serialized_rollback`` puts
+    it back only at the start of the next test that asks for it, and under Playwright
+    (the browser tests) it found nothing to put back."""
+    result = yield
+    if _transactional(item) and nextitem is not None and MIGRATED in item.config.stash:
+        with item.config.stash[blocking_manager_key].unblock():
+            for alias, contents in item.config.stash[MIGRATED].items():
+                _put_back(connections[alias], contents)
+    return result
+
+
+def _put_back(connection: BaseDatabaseWrapper, contents: str) -> None:
+    # Emptied again without the post-migrate signal, whose content types would take
+    # other keys than the ones the rows put back refer to.
+    call_command("flush", database=connection.alias, interactive=False, inhibit_post_migrate=True)
+    connection.creation.deserialize_db_from_string(contents)
+    # As loaddata does: the next row a sequence numbers comes after the rows put back.
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), django_apps.get_models()):
+            cursor.execute(sql)
 
 
 @pytest.fixture
 def tier(db: None) -> Callable[[str], Tier]:
-    _ensure_builtin_tiers()
     return lambda name: Tier.objects.get(name=name)
 
 
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
-    _ensure_builtin_tiers()
     counter = iter(range(1, 10_000))
 
     def make(tier_name: str = "Basic", **extra: Any) -> User:
@@ -286,7 +329,6 @@ def shared_world(
         transaction.atomic(),
     ):
         cache.clear()
-        _ensure_builtin_tiers()
         custom_tier_create()
         yield build_world(tier, state)
         transaction.set_rollback(True)

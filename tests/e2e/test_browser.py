@@ -17,7 +17,7 @@ from tests.helpers import jpeg_bytes
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 PASSWORD = "a-long-browser-password"

@@ -268,7 +268,7 @@ def test_each_format_is_made_once_and_reused(
     assert {key.rsplit(".", 1)[1] for key in keys} == {"jpg", "avif", "webp"}
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_migration_gives_existing_thumbnails_their_originals_format(
     basic_user: User,
 ) -> None:

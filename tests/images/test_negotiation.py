@@ -218,7 +218,7 @@ def fetch_concurrently(user: User, requests: list[tuple[str, str]]) -> list[Any]
     return at_once([fetcher(url, accept) for url, accept in requests])
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_first_requests_make_each_format_once(
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],

@@ -165,7 +165,7 @@ def test_the_tier_list_shows_each_tiers_quotas(capped: Tier, client: APIClient) 
     assert tiers["Basic"]["max_images"] is None
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("quota", ["max_images", "max_storage_bytes"])
 def test_concurrent_uploads_never_overshoot_a_quota(
     make_user: Callable[..., User], quota: str

@@ -217,7 +217,7 @@ def test_a_background_job_that_fails_is_logged_and_the_change_stands(
     assert "No space left on device" in caplog.text
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_in_thread_mode_a_height_added_is_made_on_a_background_thread(
     settings: Any,
     basic_user: User,

@@ -70,7 +70,7 @@ def fetch_concurrently(user: User, urls: list[str]) -> list[tuple[int, bytes]]:
     return at_once([fetcher(url) for url in urls])
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
@@ -93,7 +93,7 @@ def test_concurrent_requests_for_a_missing_thumbnail_make_it_once(
     assert Thumbnail.objects.filter(state=Thumbnail.State.READY).count() == 2
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_for_different_heights_make_each_once(
     enterprise_user: User,
     uploaded: Callable[..., dict[str, Any]],
@@ -114,7 +114,7 @@ def test_concurrent_requests_for_different_heights_make_each_once(
     assert len(thumbnail_files(400)) == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_waiting_request_makes_the_thumbnail_when_the_maker_gives_up(
     settings: Any,
     basic_user: User,

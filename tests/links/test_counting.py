@@ -210,7 +210,7 @@ def test_the_purge_deletes_used_up_links_like_expired_ones(
 # --- exact under concurrency -------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("parallel", "left"), [(8, 3), (4, 6), (6, 6)])
 def test_k_parallel_downloads_with_n_left_give_exactly_min_k_n_bodies(
     enterprise_user: User, uploaded: Callable[..., dict[str, Any]], parallel: int, left: int
@@ -290,7 +290,7 @@ def test_the_flush_writes_the_batched_counts_to_the_rows_once(
 
 
 # Committed as it goes, as in production (no test transaction around the flush).
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_flush_the_database_fails_half_way_loses_no_download(
     redis_counting: redis.Redis, owner: APIClient, anonymous: APIClient, image: dict[str, Any]
 ) -> None:
