@@ -30,7 +30,7 @@ def _photo(width: int, height: int) -> pyvips.Image:
 
 
 def _encoded(**options: object) -> bytes:
-    data: bytes = _photo(1600, 1200).jpegsave_buffer(Q=85, **options)
+    data: bytes = _photo(800, 600).jpegsave_buffer(Q=85, **options)
     return data
 
 
@@ -89,7 +89,7 @@ def compare(kind: str, height: int) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("height", [100, 400], ids=["at-1/8-scale", "at-1/2-scale"])
+@pytest.mark.parametrize("height", [75, 300], ids=["at-1/8-scale", "at-1/2-scale"])
 def test_the_pass_refuses_whatever_a_full_scale_decode_refuses(kind: str, height: int) -> None:
     # In a process of its own, as a server process decodes, for isolation: once, within
     # this suite, libvips's end-of-read warnings stopped reaching the pass; the ways that
@@ -135,7 +135,7 @@ def _damaged(*, in_the_last_rows: bool) -> bytes:
             source = pyvips.Image.jpegload_buffer(
                 variant, fail_on="warning", shrink=8, access="sequential"
             )
-            source.thumbnail_image(133, height=100, size="force").copy_memory()
+            source.thumbnail_image(100, height=75, size="force").copy_memory()
         except pyvips.Error:
             if not in_the_last_rows:
                 return variant
@@ -168,7 +168,7 @@ def test_damage_in_the_last_rows_is_refused_whatever_logging_was_set_up_since(
     pyvips_logging_reset.setLevel(logging.ERROR)
 
     with pytest.raises(processing.CorruptImage):
-        processing.process(data, limits=processing.Limits(), heights=[100])
+        processing.process(data, limits=processing.Limits(), heights=[75])
 
 
 @pytest.mark.parametrize("in_the_last_rows", [True, False], ids=["at-close", "read-fails"])
@@ -180,7 +180,7 @@ def test_a_refused_file_closes_with_its_refusal_not_later(
     # that one's file.
     damaged = _damaged(in_the_last_rows=in_the_last_rows)
     with pytest.raises(processing.CorruptImage) as refused:
-        processing.process(damaged, limits=processing.Limits(), heights=[100])
+        processing.process(damaged, limits=processing.Limits(), heights=[75])
     later: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: later.append(record.getMessage())  # type: ignore[method-assign]
@@ -198,7 +198,7 @@ def test_the_decode_fails_loudly_when_warnings_cannot_reach_it(
     logging.disable(logging.WARNING)
 
     with pytest.raises(RuntimeError, match="warnings do not reach the decode"):
-        processing.process(KINDS["baseline"](), limits=processing.Limits(), heights=[100])
+        processing.process(KINDS["baseline"](), limits=processing.Limits(), heights=[75])
 
 
 def test_damage_in_the_last_rows_is_refused_with_libvips_cache_left_on() -> None:
@@ -208,7 +208,7 @@ def test_damage_in_the_last_rows_is_refused_with_libvips_cache_left_on() -> None
     try:
         with pytest.raises(processing.CorruptImage):
             processing.process(
-                _damaged(in_the_last_rows=True), limits=processing.Limits(), heights=[100]
+                _damaged(in_the_last_rows=True), limits=processing.Limits(), heights=[75]
             )
     finally:
         pyvips.cache_set_max(0)
