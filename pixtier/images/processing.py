@@ -430,12 +430,6 @@ def encode(
     )
 
 
-def _encode(
-    image: pyvips.Image, fmt: OutputFormat, *, jpeg_quality: int, encoding: Encoding = "fast"
-) -> bytes:
-    return encode(image, fmt, jpeg_quality=jpeg_quality, encoding=encoding)
-
-
 def _jpeg_shrink(info: ImageInfo, target: tuple[int, int]) -> int:
     """The largest DCT scale (1/8, 1/4, 1/2) to decode at for a ``target`` thumbnail.
 
@@ -562,7 +556,7 @@ def process(
             image = largest.thumbnail_image(width, height=height, size="force").copy_memory()
         smallest = _to_8bit(image)
         rendered[width, height] = Rendered(
-            _encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality, encoding=encoding),
+            encode(smallest, fmt or info.format, jpeg_quality=jpeg_quality, encoding=encoding),
             width,
             height,
         )
@@ -774,7 +768,7 @@ def demo_image(width: int, height: int, *, fmt: Format = "jpeg") -> bytes:
     green = x[1] * (255 / max(1, height - 1))
     blue = (x[0] + x[1]) % 256
     image = red.bandjoin([green, blue]).cast("uchar").copy(interpretation="srgb")
-    return _encode(image, fmt, jpeg_quality=85)
+    return encode(image, fmt, jpeg_quality=85)
 
 
 # --- Placeholders ---------------------------------------------------------------------
