@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -94,6 +95,19 @@ def _encoding(fmt: processing.OutputFormat, encoding: processing.Encoding) -> st
     return encoding if fmt in processing.TWO_SPEED_FORMATS else ""
 
 
+def _file_fields(thumb: processing.Rendered, key: str, encoding: str) -> dict[str, Any]:
+    """What a thumbnail row says of the file it now names."""
+    return {
+        "key": key,
+        "encoding": encoding,
+        "pixel_width": thumb.width,
+        "pixel_height": thumb.height,
+        "size": len(thumb.data),
+        "sha256": hashlib.sha256(thumb.data).hexdigest(),
+        "created_at": timezone.now(),
+    }
+
+
 def thumbnails_generate(
     *,
     image: Image,
@@ -142,16 +156,7 @@ def thumbnails_generate(
             )
             updated = Thumbnail.objects.filter(
                 image=image, height=height, format=fmt, state=State.PENDING, claimed_at=now
-            ).update(
-                state=State.READY,
-                key=key,
-                pixel_width=thumb.width,
-                pixel_height=thumb.height,
-                size=len(thumb.data),
-                sha256=hashlib.sha256(thumb.data).hexdigest(),
-                created_at=timezone.now(),
-                encoding=_encoding(fmt, encoding),
-            )
+            ).update(state=State.READY, **_file_fields(thumb, key, _encoding(fmt, encoding)))
             if updated:
                 made.append(height)
             else:
@@ -216,15 +221,7 @@ def thumbnails_refine(
             with transaction.atomic():
                 moved = Thumbnail.objects.filter(
                     pk=row.pk, state=State.READY, key=row.key, encoding="fast"
-                ).update(
-                    key=key,
-                    encoding="thorough",
-                    pixel_width=thumb.width,
-                    pixel_height=thumb.height,
-                    size=len(thumb.data),
-                    sha256=hashlib.sha256(thumb.data).hexdigest(),
-                    created_at=now,
-                )
+                ).update(**_file_fields(thumb, key, "thorough"))
                 if moved:
                     transaction.on_commit(functools.partial(default_storage.delete, row.key))
         except BaseException:
