@@ -21,6 +21,7 @@ from django.utils import timezone
 from pixtier.accounts.models import ThumbnailSize
 from pixtier.accounts.selectors import tier_capabilities_load
 from pixtier.common import metrics
+from pixtier.common.errors import STORAGE_ERRORS
 from pixtier.images import keys, processing
 from pixtier.images.models import Image, Thumbnail
 from pixtier.images.selectors import image_info
@@ -195,7 +196,7 @@ def thumbnails_refine(
     try:
         with default_storage.open(image.original_key, "rb") as original:
             data = original.read()
-    except Exception:
+    except STORAGE_ERRORS:
         if Image.objects.filter(pk=image_id).exists():
             raise
         return []  # deleted since: its file went after its row
