@@ -26,6 +26,7 @@ from django.core.management.color import no_style
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import override_settings
+from pytest_django.fixtures import validate_django_db
 from pytest_django.plugin import blocking_manager_key
 from rest_framework.test import APIClient
 
@@ -151,7 +152,7 @@ MD5_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
 
 def _transactional(item: pytest.Item) -> bool:
     marker = item.get_closest_marker("django_db")
-    if marker is not None and marker.kwargs.get("transaction", marker.args[:1] == (True,)):
+    if marker is not None and validate_django_db(marker)[0]:  # (transaction, ...)
         return True
     return bool({"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
 
